@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI), its JobStore backends and the embedded workers."""

@@ -1,0 +1,1 @@
+"""bookkeeper-jobs: background jobs for an AI bookkeeping service."""

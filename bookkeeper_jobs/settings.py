@@ -1,0 +1,109 @@
+"""The one settings object: environment (prefix ``BKJOBS_``) → :class:`Settings` → passed down.
+
+Nothing else reads the environment. Build it once at startup with :func:`load_settings`
+and hand it to whatever needs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-secret"})
+
+
+class Grant(BaseModel):
+    """What one API key may touch: a tenant and the companies of that tenant."""
+
+    tenant_id: str = Field(min_length=1)
+    company_ids: list[str] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BKJOBS_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    """Placeholder secrets are refused unless this is ``development`` or ``test``."""
+
+    data_dir: Path = Path("var")
+    """Where the embedded job store, the ledger (by default) and uploaded files live."""
+
+    database_url: str = ""
+    """The ledger's SQLAlchemy URL. Empty means SQLite at ``<data_dir>/ledger.db``."""
+
+    jobs_database_path: Path | None = None
+    """The embedded job store (SQLite, WAL). Empty means ``<data_dir>/jobs.db``."""
+
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    """Worker processes started by ``bkjobs serve``; one job runs per worker at a time."""
+
+    job_timeout: float = Field(default=600.0, gt=0)
+    """Seconds one attempt may run before it is stopped and the job fails (the seed's 600)."""
+
+    job_ttl: float = Field(default=24 * 3600.0, gt=0)
+    """Seconds a finished job (and its uploaded file) is kept before the sweep deletes it."""
+
+    job_max_attempts: int = Field(default=3, ge=1, le=20)
+    """Attempts per job for retryable errors and worker crashes, the first one included."""
+
+    retry_backoff: float = Field(default=2.0, ge=0)
+    """Seconds before the first retry; doubles for every further attempt."""
+
+    retry_backoff_max: float = Field(default=300.0, ge=0)
+    """Upper bound on one backoff delay, in seconds."""
+
+    lease_seconds: float = Field(default=15.0, gt=0)
+    """A running job whose worker has not renewed its lease for this long is recovered.
+    Workers renew every second, so 15 s tolerates a stalled but living process."""
+
+    sweep_interval: float = Field(default=300.0, gt=0)
+    """Seconds between TTL sweeps while the server runs."""
+
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    """Largest accepted upload (20 MiB by default, about 300,000 statement rows)."""
+
+    api_keys: dict[str, Grant] = Field(default_factory=dict)
+    """Static API keys: ``{"<key>": {"tenant_id": "t1", "company_ids": ["c1"]}}``."""
+
+    jwt_secret: SecretStr | None = None
+    """HS256 secret for bearer JWTs. Claims: ``tenant_id`` and ``company_ids``."""
+
+    jwt_public_key: str | None = None
+    """PEM public key for RS256 bearer JWTs (alternative or addition to the secret)."""
+
+    jwt_audience: str | None = None
+    """If set, JWTs must carry this ``aud``."""
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if self.jwt_secret is not None and (
+            self.jwt_secret.get_secret_value().lower() in PLACEHOLDER_SECRETS
+            or len(self.jwt_secret.get_secret_value()) < 32
+        ):
+            raise ValueError("BKJOBS_JWT_SECRET is a placeholder or shorter than 32 characters")
+        weak = [key for key in self.api_keys if key.lower() in PLACEHOLDER_SECRETS or len(key) < 24]
+        if weak:
+            raise ValueError("BKJOBS_API_KEYS holds a placeholder key or one under 24 characters")
+        return self
+
+    @property
+    def ledger_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'ledger.db'}"
+
+    @property
+    def jobs_db(self) -> Path:
+        return self.jobs_database_path or self.data_dir / "jobs.db"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; keyword overrides win (used by the CLI flags and tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
