@@ -1,1 +1,4 @@
-"""Task functions ``(spec, ledger, reporter) -> result``; they know nothing of Kubernetes or SQLite."""
+"""Task functions ``(spec, ledger, reporter) -> result``.
+
+They know nothing of Kubernetes or SQLite: the backend hands them a ledger and a reporter.
+"""

@@ -49,9 +49,14 @@ class CoalescingReporter:
         percent = max(self._progress, min(100, max(0, int(progress))))
         self._progress = percent
         self._pending = (percent, message)
-        if self._written is None or percent > self._written[0]:
-            self._write()
-        elif self._pending != self._written and self._clock() - self._last_write >= self._interval:
+        if (
+            self._written is None
+            or percent > self._written[0]
+            or (
+                self._pending != self._written
+                and self._clock() - self._last_write >= self._interval
+            )
+        ):
             self._write()
 
     def cancelled(self) -> bool:

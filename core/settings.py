@@ -107,3 +107,15 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read the environment once; keyword overrides win (used by the CLI flags and tests)."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+class ClientSettings(BaseSettings):
+    """What the ``bkjobs`` client commands need to reach a running API."""
+
+    model_config = SettingsConfigDict(env_prefix="BKJOBS_", extra="ignore")
+
+    url: str = "http://127.0.0.1:8000"
+    """The API's base URL."""
+
+    api_key: SecretStr | None = None
+    """The bearer token (API key or JWT) the client sends."""

@@ -1,13 +1,13 @@
 """Errors of bookkeeper-jobs, one hierarchy:
 
-    BookkeeperJobsError
-    ├── TaskError                   raised by task functions
-    │   ├── RetryableTaskError      may pass on a later attempt (backends retry with backoff)
-    │   └── FatalTaskError          retrying cannot help; the job fails with this message
-    └── JobStoreError               raised by JobStore backends
-        ├── JobNotFoundError        no such job (or not the caller's)
-        ├── IdempotencyConflictError  same Idempotency-Key, other request body
-        └── JobStateError           the job is not in a state that allows the operation
+BookkeeperJobsError
+├── TaskError                   raised by task functions
+│   ├── RetryableTaskError      may pass on a later attempt (backends retry with backoff)
+│   └── FatalTaskError          retrying cannot help; the job fails with this message
+└── JobStoreError               raised by JobStore backends
+    ├── JobNotFoundError        no such job (or not the caller's)
+    ├── IdempotencyConflictError  same Idempotency-Key, other request body
+    └── JobStateError           the job is not in a state that allows the operation
 """
 
 from __future__ import annotations
@@ -41,9 +41,7 @@ class JobNotFoundError(JobStoreError):
 
 class IdempotencyConflictError(JobStoreError):
     def __init__(self, key: str) -> None:
-        super().__init__(
-            f"Idempotency-Key {key!r} was already used with a different request body"
-        )
+        super().__init__(f"Idempotency-Key {key!r} was already used with a different request body")
         self.key = key
 
 

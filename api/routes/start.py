@@ -1,0 +1,149 @@
+"""``POST /api/jobs/<type>``: one endpoint per job type; each answers 202 with the job id.
+
+Every POST takes an optional ``Idempotency-Key`` header: the same key and body return the
+same job; the same key with another body is a 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Header, HTTPException, Response, UploadFile, status
+
+from bookkeeper_jobs.api.deps import CurrentPrincipal, Services, ServicesDep, require_company
+from bookkeeper_jobs.api.schemas import JobStarted
+from bookkeeper_jobs.api.store.protocol import Submission
+from bookkeeper_jobs.artifacts import ArtifactTooLargeError
+from bookkeeper_jobs.errors import IdempotencyConflictError
+from bookkeeper_jobs.jobs import (
+    BulkApproveSpec,
+    CategorizeSpec,
+    JobSpec,
+    UploadAndCategorizeSpec,
+)
+from bookkeeper_jobs.tasks.statements import StatementFormatError, sniff_statement
+
+router = APIRouter(prefix="/api/jobs", tags=["start jobs"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Retry-safe submission: the same key and body return the same job.",
+    ),
+]
+FormId = Annotated[str, Form(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+SNIFF_BYTES = 64 * 1024
+CHUNK_BYTES = 1024 * 1024
+ACCEPTED: dict[int | str, dict[str, Any]] = {
+    status.HTTP_202_ACCEPTED: {"description": "The job was queued."}
+}
+
+
+def submit(
+    services: Services, response: Response, spec: JobSpec, key: str | None, fingerprint: str
+) -> Submission:
+    try:
+        submission = services.store.submit(
+            spec, idempotency_key=key, request_fingerprint=fingerprint
+        )
+    except IdempotencyConflictError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    response.headers["Location"] = f"/api/jobs/{submission.job.id}"
+    return submission
+
+
+def start(
+    services: Services, response: Response, spec: JobSpec, key: str | None, fingerprint: str
+) -> JobStarted:
+    job = submit(services, response, spec, key, fingerprint).job
+    return JobStarted(job_id=job.id, status=job.status.phase)
+
+
+def fingerprint_of(spec: JobSpec) -> str:
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+
+
+@router.post("/categorize", status_code=status.HTTP_202_ACCEPTED, responses=ACCEPTED)
+def start_categorize(
+    spec: CategorizeSpec,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobStarted:
+    """Categorize the given transactions, or the next `limit` uncategorized ones."""
+    require_company(principal, spec.tenant_id, spec.company_id)
+    return start(services, response, spec, idempotency_key, fingerprint_of(spec))
+
+
+@router.post("/bulk-approve", status_code=status.HTTP_202_ACCEPTED, responses=ACCEPTED)
+def start_bulk_approve(
+    spec: BulkApproveSpec,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobStarted:
+    """Approve the given transactions of the company (others' ids are reported, untouched)."""
+    require_company(principal, spec.tenant_id, spec.company_id)
+    return start(services, response, spec, idempotency_key, fingerprint_of(spec))
+
+
+@router.post(
+    "/upload-and-categorize",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        **ACCEPTED,
+        413: {"description": "The file is larger than the configured limit."},
+        422: {"description": "A field is missing or the file is not a bank statement."},
+    },
+)
+async def start_upload_and_categorize(
+    file: Annotated[UploadFile, File(description="A bank statement: CSV, OFX or QFX.")],
+    company_id: FormId,
+    tenant_id: FormId,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobStarted:
+    """Import a bank statement into the ledger, then categorize its transactions."""
+    require_company(principal, tenant_id, company_id)
+    filename = (file.filename or "statement.csv")[-255:]
+    try:
+        sniff_statement(await file.read(SNIFF_BYTES), filename)
+    except StatementFormatError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"file: {exc}") from exc
+    await file.seek(0)
+    digest = hashlib.sha256()
+    try:
+        artifact_id = await services.artifacts.save_stream(
+            _chunks(file, digest), max_bytes=services.settings.max_upload_bytes
+        )
+    except ArtifactTooLargeError as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"file: {exc}") from exc
+    spec = UploadAndCategorizeSpec(
+        company_id=company_id, tenant_id=tenant_id, artifact_id=artifact_id, filename=filename
+    )
+    fingerprint = hashlib.sha256(
+        f"{tenant_id}|{company_id}|{filename}|{digest.hexdigest()}".encode()
+    ).hexdigest()
+    try:
+        submission = submit(services, response, spec, idempotency_key, fingerprint)
+    except BaseException:
+        services.artifacts.delete(artifact_id)
+        raise
+    if not submission.created:  # a replay: the first request's upload is the one in use
+        services.artifacts.delete(artifact_id)
+    return JobStarted(job_id=submission.job.id, status=submission.job.status.phase)
+
+
+async def _chunks(file: UploadFile, digest: hashlib._Hash) -> AsyncIterator[bytes]:
+    while chunk := await file.read(CHUNK_BYTES):
+        digest.update(chunk)
+        yield chunk

@@ -1,0 +1,280 @@
+"""The embedded backend's job store: one SQLite file in WAL mode, shared by the API process
+and the worker processes.
+
+It uses the standard library's ``sqlite3`` rather than SQLAlchemy: it is one table on one
+engine, read on every poll, and claims need ``BEGIN IMMEDIATE`` (a write lock taken before
+the read), which is the whole point of this module. Each thread and process opens its own
+connection. Timestamps are stored as UTC epoch seconds so they sort and compare in SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from bookkeeper_jobs.api.store.protocol import JobPage, Submission, decode_cursor, encode_cursor
+from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
+from bookkeeper_jobs.jobs import (
+    Condition,
+    Job,
+    JobPhase,
+    JobSpec,
+    JobStatus,
+    initial_conditions,
+    new_job_id,
+    transition_conditions,
+    utcnow,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    company_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    artifact_id TEXT,
+    phase TEXT NOT NULL,
+    progress INTEGER NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    result TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    conditions TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    idempotency_key TEXT,
+    request_fingerprint TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0,
+    worker_id TEXT,
+    lease_expires_at REAL,
+    UNIQUE (tenant_id, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS jobs_by_company ON jobs (company_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS jobs_by_phase ON jobs (phase, not_before);
+"""
+
+_SPEC: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
+_CONDITIONS: TypeAdapter[list[Condition]] = TypeAdapter(list[Condition])
+WATCH_POLL_SECONDS = 0.2
+
+
+def to_epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def from_epoch(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def row_to_job(row: sqlite3.Row) -> Job:
+    created = from_epoch(row["created_at"])
+    assert created is not None
+    status = JobStatus(
+        phase=JobPhase(row["phase"]),
+        progress=row["progress"],
+        message=row["message"],
+        result=json.loads(row["result"]) if row["result"] is not None else None,
+        error=row["error"],
+        created_at=created,
+        started_at=from_epoch(row["started_at"]),
+        finished_at=from_epoch(row["finished_at"]),
+        attempts=row["attempts"],
+        conditions=_CONDITIONS.validate_json(row["conditions"]),
+    )
+    spec = _SPEC.validate_json(row["spec"])
+    return Job(id=row["id"], spec=spec, status=status, version=row["version"])
+
+
+def dump_conditions(conditions: list[Condition]) -> str:
+    return _CONDITIONS.dump_json(conditions).decode()
+
+
+class SQLiteDatabase:
+    """Per-thread, per-process connections to one SQLite file in WAL mode."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.connection().executescript(SCHEMA)
+
+    def connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE``: the write lock is held from the first read, so a
+        read-then-write (a claim, a state change) cannot interleave with another."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def fetch_one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.connection().execute(sql, params).fetchone()
+        return row
+
+
+class LocalJobStore:
+    """The API-facing half of the embedded backend (the worker-facing half is
+    :class:`~bookkeeper_jobs.api.store.local_lifecycle.JobLifecycle`)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        delete_artifact: Callable[[str], None] = lambda _artifact_id: None,
+    ) -> None:
+        self.db = SQLiteDatabase(path)
+        self._delete_artifact = delete_artifact
+
+    def submit(
+        self,
+        spec: JobSpec,
+        *,
+        idempotency_key: str | None = None,
+        request_fingerprint: str | None = None,
+    ) -> Submission:
+        now = utcnow()
+        job_id = new_job_id()
+        with self.db.transaction() as conn:
+            if idempotency_key is not None:
+                earlier = conn.execute(
+                    "SELECT * FROM jobs WHERE tenant_id = ? AND idempotency_key = ?",
+                    (spec.tenant_id, idempotency_key),
+                ).fetchone()
+                if earlier is not None:
+                    if earlier["request_fingerprint"] != request_fingerprint:
+                        raise IdempotencyConflictError(idempotency_key)
+                    return Submission(job=row_to_job(earlier), created=False)
+            conn.execute(
+                "INSERT INTO jobs (id, tenant_id, company_id, type, spec, artifact_id, phase,"
+                " message, created_at, conditions, idempotency_key, request_fingerprint)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'pending', 'Queued', ?, ?, ?, ?)",
+                (
+                    job_id,
+                    spec.tenant_id,
+                    spec.company_id,
+                    spec.type.value,
+                    spec.model_dump_json(),
+                    getattr(spec, "artifact_id", None),
+                    to_epoch(now),
+                    dump_conditions(initial_conditions(now)),
+                    idempotency_key,
+                    request_fingerprint,
+                ),
+            )
+        job = self.get(job_id)
+        assert job is not None
+        return Submission(job=job, created=True)
+
+    def get(self, job_id: str) -> Job | None:
+        row = self.db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else row_to_job(row)
+
+    def list_company(
+        self, company_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> JobPage:
+        sql = "SELECT * FROM jobs WHERE company_id = ?"
+        params: list[object] = [company_id]
+        if cursor is not None:
+            created, after_id = decode_cursor(cursor)
+            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            params += [to_epoch(created), to_epoch(created), after_id]
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        rows = self.db.connection().execute(sql, (*params, limit + 1)).fetchall()
+        jobs = [row_to_job(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(jobs[-1].status.created_at, jobs[-1].id) if more else None
+        return JobPage(jobs=jobs, next_cursor=next_cursor)
+
+    def cancel(self, job_id: str) -> Job:
+        now = utcnow()
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFoundError(job_id)
+            job = row_to_job(row)
+            if job.status.phase.is_terminal:
+                raise JobStateError(f"job {job_id} already {job.status.phase.value}")
+            if job.status.phase is JobPhase.PENDING:
+                finish_cancelled(conn, job, now)
+            elif not row["cancel_requested"]:
+                conn.execute(
+                    "UPDATE jobs SET cancel_requested = 1, message = 'Cancelling',"
+                    " version = version + 1 WHERE id = ?",
+                    (job_id,),
+                )
+        cancelled = self.get(job_id)
+        assert cancelled is not None
+        return cancelled
+
+    async def watch(self, job_id: str) -> AsyncIterator[Job]:
+        seen = 0
+        while True:
+            job = await asyncio.to_thread(self.get, job_id)
+            if job is None:
+                return
+            if job.version != seen:
+                seen = job.version
+                yield job
+            if job.status.phase.is_terminal:
+                return
+            await asyncio.sleep(WATCH_POLL_SECONDS)
+
+    def sweep(self, *, older_than: datetime) -> int:
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?"
+                " RETURNING artifact_id",
+                (to_epoch(older_than),),
+            ).fetchall()
+        for row in rows:
+            if row["artifact_id"]:
+                self._delete_artifact(row["artifact_id"])
+        return len(rows)
+
+    def ready(self) -> bool:
+        try:
+            self.db.fetch_one("SELECT 1")
+        except sqlite3.Error:
+            return False
+        return True
+
+
+def finish_cancelled(conn: sqlite3.Connection, job: Job, now: datetime) -> None:
+    conditions = transition_conditions(
+        job.status.conditions, JobPhase.CANCELLED, "CancelRequested", "Cancelled by request", now
+    )
+    conn.execute(
+        "UPDATE jobs SET phase = 'cancelled', message = 'Cancelled', finished_at = ?,"
+        " conditions = ?, version = version + 1, worker_id = NULL, lease_expires_at = NULL"
+        " WHERE id = ?",
+        (to_epoch(now), dump_conditions(conditions), job.id),
+    )

@@ -1,0 +1,78 @@
+"""The JobStore protocol: what the API needs from a backend, whichever runs the jobs.
+
+Two backends implement it: :class:`~bookkeeper_jobs.api.store.local.LocalJobStore`
+(SQLite + local worker processes) and, in cluster mode, a store over BookkeepingJob
+resources. The contract suite in ``tests/contract`` runs against every backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bookkeeper_jobs.jobs import Job, JobSpec
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    created: bool
+    """False when an Idempotency-Key matched an earlier identical request."""
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+class JobStore(Protocol):
+    def submit(
+        self,
+        spec: JobSpec,
+        *,
+        idempotency_key: str | None = None,
+        request_fingerprint: str | None = None,
+    ) -> Submission:
+        """Create a pending job. With an ``idempotency_key`` already used by this tenant,
+        return that job if ``request_fingerprint`` matches, else raise
+        :class:`~bookkeeper_jobs.errors.IdempotencyConflictError`."""
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def list_company(
+        self, company_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> JobPage:
+        """The company's jobs, newest first; ``next_cursor`` continues after the last one."""
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a pending job at once, or ask a running one to stop. Raises
+        ``JobNotFoundError`` or ``JobStateError`` (already finished)."""
+
+    def watch(self, job_id: str) -> AsyncIterator[Job]:
+        """Yield the job now and after every change, ending after a terminal phase."""
+
+    def sweep(self, *, older_than: datetime) -> int:
+        """Delete jobs that finished before ``older_than`` (and their uploads)."""
+
+    def ready(self) -> bool:
+        """True once the store can answer reads (a cluster cache has synced)."""
+
+
+def encode_cursor(created_at: datetime, job_id: str) -> str:
+    raw = f"{created_at.isoformat()}|{job_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ``ValueError`` for a cursor this module did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), job_id
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError("cursor is not valid") from exc

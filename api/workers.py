@@ -1,0 +1,223 @@
+"""Embedded workers: N supervisor processes, each running one job at a time in a child.
+
+A supervisor claims a job (atomically, see ``JobLifecycle.claim_next``), forks a child that
+runs the task, and watches it: it renews the job's lease every second, stops the child when
+cancellation is requested or the timeout passes, and records a crash when the child dies
+without finishing the job. Running tasks in a child is what makes timeout and cancel
+reliable: a task stuck in C code cannot ignore a signal from outside.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+
+from bookkeeper_jobs.api.store.local import SQLiteDatabase
+from bookkeeper_jobs.api.store.local_lifecycle import Claim, JobLifecycle, RetryPolicy
+from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
+from bookkeeper_jobs.settings import Settings
+from bookkeeper_jobs.tasks.registry import DEFAULT_TASKS, TaskTable, resolve_task
+from bookkeeper_jobs.tasks.reporter import CoalescingReporter
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+LEASE_RENEW_SECONDS = 1.0
+RECOVER_EVERY_SECONDS = 5.0
+STOP_GRACE_SECONDS = 1.0
+PR_SET_PDEATHSIG = 1
+
+
+def lifecycle_for(settings: Settings) -> JobLifecycle:
+    policy = RetryPolicy(
+        max_attempts=settings.job_max_attempts,
+        backoff=settings.retry_backoff,
+        backoff_max=settings.retry_backoff_max,
+    )
+    return JobLifecycle(SQLiteDatabase(settings.jobs_db), policy)
+
+
+class WorkerPool:
+    """Starts and stops the supervisor processes (``spawn``: no state inherited from a
+    multi-threaded server)."""
+
+    def __init__(self, settings: Settings, task_table: TaskTable = DEFAULT_TASKS) -> None:
+        self.settings = settings
+        self.task_table = dict(task_table)
+        self._context = multiprocessing.get_context("spawn")
+        self._processes: list[BaseProcess] = []
+
+    def start(self) -> None:
+        lifecycle_for(self.settings).recover_expired()
+        for index in range(self.settings.worker_concurrency):
+            process = self._context.Process(
+                target=supervise,
+                args=(self.settings, self.task_table, f"worker-{index}"),
+                name=f"bkjobs-worker-{index}",
+            )
+            process.start()
+            self._processes.append(process)
+
+    def alive(self) -> int:
+        return sum(process.is_alive() for process in self._processes)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM each supervisor (it stops its task and requeues the job), then wait.
+        A signal, not a shared Event: a SIGKILLed process can leave an Event's lock held."""
+        for process in self._processes:
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + timeout
+        for process in self._processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self._processes.clear()
+
+
+def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None:
+    """A supervisor's main loop (runs in its own process until SIGTERM)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool stops us, not the terminal's ^C
+    die_with_parent()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(message)s")
+    lifecycle = lifecycle_for(settings)
+    for path in task_table.values():
+        resolve_task(path)  # import once here, so each forked attempt starts warm
+    next_recovery = 0.0
+    while not stop.is_set():
+        if time.monotonic() >= next_recovery:
+            lifecycle.recover_expired()
+            next_recovery = time.monotonic() + RECOVER_EVERY_SECONDS
+        claim = lifecycle.claim_next(worker_id, settings.lease_seconds)
+        if claim is None:
+            stop.wait(POLL_SECONDS)
+            continue
+        AttemptWatch(settings, lifecycle, claim, stop).run(task_table[claim.job.spec.type])
+
+
+@dataclass
+class AttemptWatch:
+    """Runs one claimed attempt in a forked child and enforces lease, cancel and timeout."""
+
+    settings: Settings
+    lifecycle: JobLifecycle
+    claim: Claim
+    stop: threading.Event
+
+    def run(self, task_path: str) -> None:
+        job, attempt = self.claim.job, self.claim.attempt
+        log.info("job %s (%s) attempt %d started", job.id, job.spec.type.value, attempt)
+        child = multiprocessing.get_context("fork").Process(
+            target=execute_attempt, args=(self.settings, task_path, self.claim)
+        )
+        child.start()
+        outcome = self._watch(child)
+        if outcome == "cancelled":
+            self.lifecycle.mark_cancelled(job.id)
+        elif outcome == "timeout":
+            timeout = f"timed out after {self.settings.job_timeout:g} s"
+            self.lifecycle.fail(job.id, attempt, timeout, retryable=False)
+        elif outcome == "shutdown":
+            self.lifecycle.fail(job.id, attempt, "the worker shut down", retryable=True)
+        else:
+            crashed = f"task process exited unexpectedly (exit code {child.exitcode})"
+            self.lifecycle.fail(job.id, attempt, crashed, retryable=True)  # no-op if finished
+        log.info("job %s attempt %d ended: %s", job.id, attempt, outcome)
+
+    def _watch(self, child: BaseProcess) -> str:
+        deadline = time.monotonic() + self.settings.job_timeout
+        next_renewal = time.monotonic() + LEASE_RENEW_SECONDS
+        while True:
+            child.join(POLL_SECONDS)
+            if not child.is_alive():
+                return "exited"
+            now = time.monotonic()
+            reason = ""
+            if now >= next_renewal:
+                next_renewal = now + LEASE_RENEW_SECONDS
+                if self._renew_and_check_cancel():
+                    reason = "cancelled"
+            elif self.lifecycle.cancel_requested(self.claim.job.id):
+                reason = "cancelled"
+            if not reason and now >= deadline:
+                reason = "timeout"
+            if not reason and self.stop.is_set():
+                reason = "shutdown"
+            if reason:
+                stop_process(child)
+                return reason
+
+    def _renew_and_check_cancel(self) -> bool:
+        job, attempt = self.claim.job, self.claim.attempt
+        return self.lifecycle.renew_lease(job.id, attempt, self.settings.lease_seconds)
+
+
+def stop_process(child: BaseProcess) -> None:
+    child.terminate()
+    child.join(STOP_GRACE_SECONDS)
+    if child.is_alive():
+        child.kill()
+        child.join()
+
+
+@dataclass
+class LocalProgressSink:
+    lifecycle: JobLifecycle
+    job_id: str
+    attempt: int
+
+    def write_progress(self, progress: int, message: str) -> None:
+        self.lifecycle.write_progress(self.job_id, self.attempt, progress, message)
+
+    def cancel_requested(self) -> bool:
+        return self.lifecycle.cancel_requested(self.job_id)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies: a task whose supervisor died
+    must not go on beside the retry (the attempt guard would only block its writes), and a
+    supervisor must not outlive its server."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the attempt guard still blocks its writes
+        pass
+
+
+def execute_attempt(settings: Settings, task_path: str, claim: Claim) -> None:
+    """The child: run the task and record how it ended."""
+    from bookkeeper_jobs.ledger import Ledger
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent()
+    lifecycle = lifecycle_for(settings)
+    job, attempt = claim.job, claim.attempt
+    reporter = CoalescingReporter(LocalProgressSink(lifecycle, job.id, attempt))
+    ledger = Ledger.from_settings(settings)
+    try:
+        result = resolve_task(task_path)(job.spec, ledger, reporter)
+        reporter.flush()
+    except RetryableTaskError as exc:
+        lifecycle.fail(job.id, attempt, str(exc), retryable=True)
+    except FatalTaskError as exc:
+        lifecycle.fail(job.id, attempt, str(exc), retryable=False)
+    except Exception as exc:
+        log.error("job %s failed:\n%s", job.id, traceback.format_exc())
+        lifecycle.fail(job.id, attempt, f"{type(exc).__name__}: {exc}", retryable=False)
+    else:
+        if lifecycle.cancel_requested(job.id):  # the task saw the request and stopped early
+            lifecycle.mark_cancelled(job.id)
+        else:
+            lifecycle.complete(job.id, attempt, result)
+    finally:
+        ledger.dispose()

@@ -1,0 +1,202 @@
+"""The ``categorize`` task, and the categorizing engine the upload task shares.
+
+Train once per run (rules + the company's confirmed categories), then walk the target rows
+in pages: given ids, those of the company; after an import, that import's new rows;
+otherwise the next ``limit`` rows without a category. Rows a person decided are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bookkeeper_jobs.errors import FatalTaskError
+from bookkeeper_jobs.jobs import CategorizeSpec
+from bookkeeper_jobs.ledger import CategoryAssignment, Ledger, Transaction, task_errors
+from bookkeeper_jobs.tasks.categorizer import Categorizer, Item, Prediction
+from bookkeeper_jobs.tasks.reporter import ProgressReporter
+
+PAGE_SIZE = 2_000
+MAX_LISTED_IDS = 100
+TRAINING_SHARE = 0.1
+"""Share of the progress range spent on loading training data and fitting the model."""
+
+
+def categorize(spec: CategorizeSpec, ledger: Ledger, reporter: ProgressReporter) -> dict[str, Any]:
+    with task_errors():
+        check_company(ledger, spec.company_id, spec.tenant_id)
+    return categorize_transactions(
+        ledger,
+        spec.company_id,
+        reporter=reporter,
+        transaction_ids=spec.transaction_ids,
+        limit=None if spec.transaction_ids is not None else spec.limit,
+    )
+
+
+def check_company(ledger: Ledger, company_id: str, tenant_id: str) -> None:
+    """Refuse (fatal) a company that does not exist or belongs to another tenant."""
+    if ledger.company_tenant(company_id) != tenant_id:
+        raise FatalTaskError(f"company {company_id!r} not found")
+
+
+@dataclass
+class Tally:
+    total: int
+    done: int = 0
+    by_source: dict[str, int] = field(
+        default_factory=lambda: {"rule": 0, "model": 0, "uncategorized": 0}
+    )
+    saved: int = 0
+    skipped: int = 0
+    unknown_count: int = 0
+    unknown_ids: list[str] = field(default_factory=list)
+    cancelled: bool = False
+
+    def count(self, predictions: Sequence[Prediction], saved: int) -> None:
+        for p in predictions:
+            self.by_source["uncategorized" if p.uncategorized else p.source] += 1
+        self.saved += saved
+        self.skipped += len(predictions) - saved
+
+    def unknown(self, ids: Sequence[str]) -> None:
+        self.unknown_count += len(ids)
+        room = MAX_LISTED_IDS - len(self.unknown_ids)
+        self.unknown_ids.extend(ids[: max(room, 0)])
+
+
+def categorize_transactions(
+    ledger: Ledger,
+    company_id: str,
+    *,
+    reporter: ProgressReporter,
+    transaction_ids: Sequence[str] | None = None,
+    import_job_id: str | None = None,
+    limit: int | None = None,
+    progress_from: float = 0,
+    progress_to: float = 100,
+) -> dict[str, Any]:
+    """Categorize the target rows of ``company_id``; progress runs from ``progress_from`` to
+    ``progress_to``. Stops early (partial counts, ``cancelled: true``) when cancelled."""
+    span = progress_to - progress_from
+    train_end = progress_from + span * TRAINING_SHARE
+    with task_errors():
+        reporter.update(progress_from, "Training the categorizer")
+        categorizer = Categorizer.train(
+            ledger.list_rules(company_id), ledger.training_examples(company_id)
+        )
+        tally = Tally(total=_total(ledger, company_id, transaction_ids, import_job_id, limit))
+        reporter.update(train_end, _message(tally))
+        pages = _pages(ledger, company_id, tally, transaction_ids, import_job_id, limit)
+        for page in pages:
+            if reporter.cancelled():
+                tally.cancelled = True
+                break
+            _categorize_page(ledger, company_id, categorizer, page, tally)
+            fraction = min(1.0, tally.done / tally.total) if tally.total else 1.0
+            reporter.update(train_end + (progress_to - train_end) * fraction, _message(tally))
+    if not tally.cancelled:
+        reporter.update(progress_to, _message(tally))
+    return _result(company_id, categorizer, tally)
+
+
+def _total(
+    ledger: Ledger,
+    company_id: str,
+    transaction_ids: Sequence[str] | None,
+    import_job_id: str | None,
+    limit: int | None,
+) -> int:
+    if transaction_ids is not None:
+        return len(set(transaction_ids))
+    pending = ledger.count_transactions(company_id, uncategorized=True, import_job_id=import_job_id)
+    return pending if limit is None else min(limit, pending)
+
+
+def _pages(
+    ledger: Ledger,
+    company_id: str,
+    tally: Tally,
+    transaction_ids: Sequence[str] | None,
+    import_job_id: str | None,
+    limit: int | None,
+) -> Iterator[list[Transaction]]:
+    if transaction_ids is not None:
+        yield from _pages_of_ids(ledger, company_id, tally, transaction_ids)
+    else:
+        yield from _pages_uncategorized(ledger, company_id, import_job_id, limit)
+
+
+def _pages_of_ids(
+    ledger: Ledger, company_id: str, tally: Tally, ids: Sequence[str]
+) -> Iterator[list[Transaction]]:
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), PAGE_SIZE):
+        chunk = unique[start : start + PAGE_SIZE]
+        found = ledger.get_transactions(company_id, chunk)
+        known = {t.id for t in found}
+        # Another company's id is reported exactly like an id that does not exist.
+        tally.unknown([i for i in chunk if i not in known])
+        tally.done += len(chunk) - len(found)
+        yield found
+
+
+def _pages_uncategorized(
+    ledger: Ledger, company_id: str, import_job_id: str | None, limit: int | None
+) -> Iterator[list[Transaction]]:
+    remaining = limit
+    after: str | None = None
+    while remaining is None or remaining > 0:
+        size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
+        page = ledger.uncategorized_transactions(
+            company_id, limit=size, after=after, import_job_id=import_job_id
+        )
+        if not page:
+            return
+        yield page
+        after = page[-1].id
+        remaining = None if remaining is None else remaining - len(page)
+
+
+def _categorize_page(
+    ledger: Ledger,
+    company_id: str,
+    categorizer: Categorizer,
+    page: list[Transaction],
+    tally: Tally,
+) -> None:
+    open_rows = [t for t in page if not t.locked]
+    tally.skipped += len(page) - len(open_rows)
+    predictions = categorizer.predict([Item(t.description, t.amount) for t in open_rows])
+    assignments = [
+        CategoryAssignment(t.id, p.category, p.confidence, p.source)
+        for t, p in zip(open_rows, predictions, strict=True)
+    ]
+    saved = ledger.save_categories(company_id, assignments)
+    tally.count(predictions, saved)
+    tally.done += len(page)
+
+
+def _message(tally: Tally) -> str:
+    return f"Categorized {tally.done}/{tally.total} transactions"
+
+
+def _result(company_id: str, categorizer: Categorizer, tally: Tally) -> dict[str, Any]:
+    return {
+        "company_id": company_id,
+        "requested": tally.total,
+        "processed": tally.done,
+        "categorized": tally.saved,
+        "by_source": dict(tally.by_source),
+        "skipped": tally.skipped,
+        "unknown_count": tally.unknown_count,
+        "unknown_ids": list(tally.unknown_ids),
+        "cancelled": tally.cancelled,
+        "model": {
+            "trained": categorizer.info.trained,
+            "examples": categorizer.info.examples,
+            "classes": categorizer.info.classes,
+            "threshold": categorizer.threshold,
+        },
+    }

@@ -1,0 +1,3 @@
+"""Shared test configuration (importing it needs no database, cluster or network)."""
+
+pytest_plugins = ["tests.postgres"]

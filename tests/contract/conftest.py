@@ -1,0 +1,124 @@
+"""Backends for the JobStore contract suite. Each backend offers the same small harness:
+a ``store`` (the JobStore under test) and a way to start, crash and stop whatever runs jobs.
+Cluster mode adds its backend to ``BACKENDS``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from bookkeeper_jobs.api.store.local import LocalJobStore
+from bookkeeper_jobs.api.store.protocol import JobStore
+from bookkeeper_jobs.api.workers import WorkerPool
+from bookkeeper_jobs.jobs import Job, JobType
+from bookkeeper_jobs.settings import Settings
+
+SCRIPTED_TASKS = dict.fromkeys((t.value for t in JobType), "tests.contract.scripted:run")
+
+
+class Backend(Protocol):
+    store: JobStore
+
+    def start_workers(self) -> None: ...
+    def crash_workers(self) -> None: ...
+    def stop_workers(self) -> None: ...
+    def sweep(self, older_than: datetime) -> int: ...
+
+
+@dataclass
+class LocalBackend:
+    settings: Settings
+    store: LocalJobStore = field(init=False)
+    pools: list[WorkerPool] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.store = LocalJobStore(self.settings.jobs_db)
+
+    def start_workers(self) -> None:
+        pool = WorkerPool(self.settings, SCRIPTED_TASKS)
+        pool.start()
+        self.pools.append(pool)
+
+    def crash_workers(self) -> None:
+        """SIGKILL every supervisor, as a machine crash or OOM kill would."""
+        for pool in self.pools:
+            for process in pool._processes:
+                assert process.pid is not None
+                os.kill(process.pid, signal.SIGKILL)
+                process.join()
+            pool._processes.clear()
+
+    def stop_workers(self) -> None:
+        for pool in self.pools:
+            pool.stop()
+        self.pools.clear()
+
+    def sweep(self, older_than: datetime) -> int:
+        return self.store.sweep(older_than=older_than)
+
+
+def make_local_backend(tmp_path: Path, **overrides: Any) -> LocalBackend:
+    options: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "worker_concurrency": 2,
+        "job_timeout": 20.0,
+        "job_max_attempts": 3,
+        "retry_backoff": 0.1,
+        "lease_seconds": 1.5,
+        "environment": "test",
+    }
+    options.update(overrides)
+    return LocalBackend(Settings(**options))
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {"local": make_local_backend}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def make_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Backend]]:
+    script_dir = tmp_path / "script"
+    script_dir.mkdir()
+    monkeypatch.setenv("BKJOBS_TEST_SCRIPT_DIR", str(script_dir))
+    made: list[Backend] = []
+
+    def make(**overrides: Any) -> Backend:
+        backend = BACKENDS[request.param](tmp_path, **overrides)
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        backend.stop_workers()
+
+
+@pytest.fixture
+def backend(make_backend: Callable[..., Backend]) -> Backend:
+    return make_backend()
+
+
+def wait_for(
+    store: JobStore, job_id: str, predicate: Callable[[Job], bool], timeout: float = 20.0
+) -> Job:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = store.get(job_id)
+        assert job is not None, f"{job_id} disappeared"
+        if predicate(job):
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting; last status: {job.status!r}")
+        time.sleep(0.05)
+
+
+def finished(job: Job) -> bool:
+    return job.status.phase.is_terminal

@@ -1,0 +1,54 @@
+"""A scripted task for the contract suite: the spec's ``company_id`` names the scenario.
+
+Attempts are counted in files under ``BKJOBS_TEST_SCRIPT_DIR`` (the workers inherit the
+environment), so a scenario can fail on its first attempts and succeed later.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
+
+
+def _attempt(job_key: str) -> int:
+    marker = Path(os.environ["BKJOBS_TEST_SCRIPT_DIR"]) / job_key
+    count = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text(str(count))
+    return count
+
+
+def run(spec: Any, ledger: Any, reporter: Any) -> dict[str, Any]:
+    scenario = spec.company_id
+    attempt = _attempt(f"{scenario}-{spec.tenant_id}-{spec.limit}")
+    if scenario == "ok":
+        for step in range(1, 11):
+            reporter.update(step * 10, f"Step {step}/10")
+        return {"steps": 10, "attempt": attempt}
+    if scenario == "slow":
+        for step in range(1, 101):
+            reporter.update(step, f"Step {step}/100")
+            time.sleep(0.1)
+        return {"steps": 100}
+    if scenario == "hang":
+        reporter.update(5, "Hanging")
+        time.sleep(3600)
+    if scenario == "fatal":
+        raise FatalTaskError("the statement has no usable rows")
+    if scenario == "flaky":
+        if attempt < 3:
+            raise RetryableTaskError(f"database is locked (attempt {attempt})")
+        return {"attempt": attempt}
+    if scenario == "always-retryable":
+        raise RetryableTaskError("service unavailable")
+    if scenario == "crash-once":
+        if attempt == 1:
+            reporter.update(20, "About to crash")
+            os._exit(137)
+        return {"attempt": attempt}
+    if scenario == "boom":
+        raise KeyError("unexpected")
+    raise AssertionError(f"unknown scenario {scenario!r}")

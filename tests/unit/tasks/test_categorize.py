@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bookkeeper_jobs.errors import FatalTaskError
+from bookkeeper_jobs.jobs import CategorizeSpec
+from bookkeeper_jobs.ledger import UNCATEGORIZED, CategoryAssignment, Ledger, NewTransaction
+from bookkeeper_jobs.tasks.categorize import categorize, categorize_transactions
+from tests.unit.ledger.factories import (
+    COMPANY,
+    TENANT,
+    open_ledger,
+    recording_reporter,
+    row,
+    sqlite_url,
+)
+
+TRAINING = {
+    "6190": ["shell fuel station", "esso petrol", "bp fuel", "texaco garage fuel"],
+    "6170": ["uber trip", "delta airlines", "hilton hotel", "trainline ticket"],
+    "6090": ["staples office", "office depot paper", "ryman stationery", "viking office"],
+}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    url = (
+        sqlite_url(tmp_path)
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    with open_ledger(url, tmp_path) as opened:
+        yield opened
+
+
+def approved_history(ledger: Ledger, company_id: str = COMPANY, copies: int = 3) -> None:
+    """Approved, categorized transactions the model learns from."""
+    rows = [
+        row(f"{text} {n}", "-20.00", day=1 + n)
+        for texts in TRAINING.values()
+        for text in texts
+        for n in range(copies)
+    ]
+    ledger.add_transactions(company_id, rows)
+    for t in ledger.list_transactions(company_id, limit=1_000):
+        code = next(c for c, texts in TRAINING.items() if any(x in t.description for x in texts))
+        ledger.set_category(company_id, t.id, code)
+    ledger.approve(company_id, [t.id for t in ledger.list_transactions(company_id, limit=1_000)])
+
+
+def new_rows(ledger: Ledger, descriptions: list[str], *, job: str | None = None) -> list[str]:
+    """Import one row per description; their ids, in the order of ``descriptions``."""
+    rows = [row(d, "-15.00", day=28) for d in descriptions]
+    ledger.add_transactions(COMPANY, rows, import_job_id=job)
+    ids = {t.description: t.id for t in ledger.list_transactions(COMPANY, limit=10_000)}
+    return [ids[d] for d in descriptions]
+
+
+def by_description(ledger: Ledger) -> dict[str, tuple[str | None, str | None, float | None]]:
+    return {
+        t.description: (t.category, t.category_source, t.confidence)
+        for t in ledger.list_transactions(COMPANY, limit=10_000)
+    }
+
+
+def test_rules_win_over_the_model_in_priority_order(ledger: Ledger) -> None:
+    approved_history(ledger)
+    ledger.add_rule(COMPANY, kind="contains", pattern="SHELL", account_code="6130", priority=5)
+    ledger.add_rule(COMPANY, kind="contains", pattern="shell", account_code="6040", priority=9)
+    ledger.add_rule(COMPANY, kind="regex", pattern=r"^big\s", account_code="6120")
+    ledger.add_rule(COMPANY, kind="amount_range", min_amount=Decimal("-16"), account_code="6010")
+    ids = new_rows(ledger, ["shell fuel station x", "big landlord", "something else"])
+    reporter, _ = recording_reporter()
+
+    result = categorize(
+        CategorizeSpec(company_id=COMPANY, tenant_id=TENANT, transaction_ids=ids), ledger, reporter
+    )
+
+    seen = by_description(ledger)
+    assert seen["shell fuel station x"] == ("6130", "rule", 1.0)
+    assert seen["big landlord"] == ("6120", "rule", 1.0)
+    assert seen["something else"] == ("6010", "rule", 1.0)
+    assert result["by_source"] == {"rule": 3, "model": 0, "uncategorized": 0}
+
+
+def test_model_learns_from_approved_transactions(ledger: Ledger) -> None:
+    approved_history(ledger)
+    new_rows(ledger, ["shell fuel station 99", "uber trip 99", "staples office 99"])
+    reporter, _ = recording_reporter()
+
+    result = categorize(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger, reporter)
+
+    seen = by_description(ledger)
+    assert seen["shell fuel station 99"][:2] == ("6190", "model")
+    assert seen["uber trip 99"][:2] == ("6170", "model")
+    assert seen["staples office 99"][:2] == ("6090", "model")
+    assert all(0.3 <= (seen[d][2] or 0) <= 1 for d in ["uber trip 99", "staples office 99"])
+    assert result["model"]["trained"] is True
+    assert result["categorized"] == 3
+
+
+def test_without_training_data_everything_is_uncategorized(ledger: Ledger) -> None:
+    new_rows(ledger, ["anything", "something"])
+    reporter, _ = recording_reporter()
+
+    result = categorize(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger, reporter)
+
+    assert {v[0] for v in by_description(ledger).values()} == {UNCATEGORIZED}
+    assert result["by_source"]["uncategorized"] == 2
+    assert result["model"]["trained"] is False
+
+
+def test_next_limit_categorizes_only_that_many(ledger: Ledger) -> None:
+    new_rows(ledger, [f"shop {n}" for n in range(7)])
+    reporter, _ = recording_reporter()
+
+    result = categorize(
+        CategorizeSpec(company_id=COMPANY, tenant_id=TENANT, limit=5), ledger, reporter
+    )
+
+    assert result["categorized"] == 5
+    assert ledger.count_transactions(COMPANY, uncategorized=True) == 2
+
+
+def test_other_companies_ids_are_reported_and_untouched(ledger: Ledger) -> None:
+    ledger.ensure_company("other", TENANT)
+    ledger.add_transactions("other", [row("theirs")])
+    theirs = ledger.list_transactions("other")[0].id
+    ours = new_rows(ledger, ["ours"])
+    reporter, _ = recording_reporter()
+    spec = CategorizeSpec(
+        company_id=COMPANY, tenant_id=TENANT, transaction_ids=[*ours, theirs, "txn_nope"]
+    )
+
+    result = categorize(spec, ledger, reporter)
+
+    assert result["unknown_ids"] == [theirs, "txn_nope"]
+    assert result["unknown_count"] == 2
+    assert result["categorized"] == 1
+    assert ledger.list_transactions("other")[0].category is None
+
+
+def test_user_categories_and_approved_rows_are_skipped(ledger: Ledger) -> None:
+    user, approved, fresh = new_rows(ledger, ["user set", "approved one", "fresh"])
+    ledger.set_category(COMPANY, user, "6090")
+    ledger.save_categories(COMPANY, [CategoryAssignment(approved, "6170", 0.5, "model")])
+    ledger.approve(COMPANY, [approved])
+    reporter, _ = recording_reporter()
+
+    result = categorize(
+        CategorizeSpec(
+            company_id=COMPANY, tenant_id=TENANT, transaction_ids=[user, approved, fresh]
+        ),
+        ledger,
+        reporter,
+    )
+
+    seen = by_description(ledger)
+    assert result["skipped"] == 2
+    assert result["categorized"] == 1
+    assert seen["user set"][:2] == ("6090", "user")
+    assert seen["approved one"][:2] == ("6170", "model")
+    assert seen["fresh"][0] == UNCATEGORIZED
+
+
+def test_import_job_scope_and_progress_range(ledger: Ledger) -> None:
+    new_rows(ledger, ["earlier import"], job="job-1")
+    new_rows(ledger, [f"this import {n}" for n in range(3)], job="job-2")
+    reporter, sink = recording_reporter()
+
+    result = categorize_transactions(
+        ledger, COMPANY, reporter=reporter, import_job_id="job-2", progress_from=50
+    )
+    reporter.flush()
+
+    assert result["categorized"] == 3
+    assert by_description(ledger)["earlier import"][0] is None
+    assert sink.progress[0] == 50
+    assert sink.progress[-1] == 100
+
+
+def test_refuses_a_company_of_another_tenant(ledger: Ledger) -> None:
+    reporter, _ = recording_reporter()
+
+    with pytest.raises(FatalTaskError, match="not found"):
+        categorize(CategorizeSpec(company_id=COMPANY, tenant_id="intruder"), ledger, reporter)
+
+
+def test_progress_reaches_100_and_never_decreases(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bookkeeper_jobs.tasks.categorize.PAGE_SIZE", 10)
+    ledger.add_transactions(COMPANY, [row(f"shop {n}") for n in range(95)])
+    reporter, sink = recording_reporter()
+
+    categorize(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger, reporter)
+    reporter.flush()
+
+    assert sink.progress == sorted(sink.progress)
+    assert sink.progress[-1] == 100
+    assert sink.writes[-1][1] == "Categorized 95/95 transactions"
+
+
+def test_cancellation_stops_between_pages(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bookkeeper_jobs.tasks.categorize.PAGE_SIZE", 10)
+    ledger.add_transactions(COMPANY, [row(f"shop {n}") for n in range(50)])
+    reporter, _ = recording_reporter(cancel_after=3)
+
+    result = categorize(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger, reporter)
+
+    assert result["cancelled"] is True
+    assert 0 < result["categorized"] < 50
+    assert ledger.count_transactions(COMPANY, uncategorized=True) == 50 - result["categorized"]
+
+
+def test_result_is_small_for_many_unknown_ids(ledger: Ledger) -> None:
+    ids = [f"txn_{n:024x}" for n in range(1_000)]
+    reporter, _ = recording_reporter()
+
+    result = categorize(
+        CategorizeSpec(company_id=COMPANY, tenant_id=TENANT, transaction_ids=ids), ledger, reporter
+    )
+
+    assert result["unknown_count"] == 1_000
+    assert len(result["unknown_ids"]) == 100
+
+
+def test_new_transaction_rows_are_plain_values() -> None:
+    assert isinstance(row("x"), NewTransaction)
