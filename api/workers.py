@@ -89,7 +89,8 @@ def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool stops us, not the terminal's ^C
     die_with_parent()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(processName)s %(message)s")
+    logging.getLogger("bookkeeper_jobs").setLevel(logging.INFO)
     lifecycle = lifecycle_for(settings)
     for path in task_table.values():
         resolve_task(path)  # import once here, so each forked attempt starts warm

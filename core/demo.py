@@ -41,6 +41,12 @@ DEMO_RULES: tuple[tuple[str, str], ...] = (
     ("FEDEX", "6110"),
     ("DOORDASH", "6080"),
     ("STARBUCKS", "6080"),
+    ("AMAZON MKTPLACE", "6090"),
+    ("COSTCO", "6090"),
+    ("HOME DEPOT", "6130"),
+    ("GOOGLE", "6140"),
+    ("INTUIT", "6140"),
+    ("INTEREST PAYMENT", "4200"),
 )
 
 
