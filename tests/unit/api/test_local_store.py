@@ -1,0 +1,88 @@
+"""What only the embedded store does: guarded worker writes, artifact cleanup, leases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bookkeeper_jobs.api.store.local import LocalJobStore
+from bookkeeper_jobs.api.store.local_lifecycle import JobLifecycle, RetryPolicy
+from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase, UploadAndCategorizeSpec
+
+
+def make(tmp_path: Path, deleted: list[str] | None = None) -> tuple[LocalJobStore, JobLifecycle]:
+    sink = deleted if deleted is not None else []
+    store = LocalJobStore(tmp_path / "jobs.db", delete_artifact=sink.append)
+    return store, JobLifecycle(store.db, RetryPolicy(max_attempts=2, backoff=0))
+
+
+def test_progress_writes_never_lower_progress(tmp_path: Path) -> None:
+    store, lifecycle = make(tmp_path)
+    job_id = store.submit(CategorizeSpec(company_id="c1", tenant_id="t1")).job.id
+    claim = lifecycle.claim_next("w", 10)
+    assert claim is not None
+    lifecycle.write_progress(job_id, claim.attempt, 60, "sixty")
+    lifecycle.write_progress(job_id, claim.attempt, 30, "thirty")
+    job = store.get(job_id)
+    assert job is not None
+    assert (job.status.progress, job.status.message) == (60, "thirty")
+
+
+def test_a_worker_that_lost_its_attempt_cannot_write(tmp_path: Path) -> None:
+    store, lifecycle = make(tmp_path)
+    job_id = store.submit(CategorizeSpec(company_id="c1", tenant_id="t1")).job.id
+    first = lifecycle.claim_next("w1", 10)
+    assert first is not None
+    store.cancel(job_id)
+    lifecycle.mark_cancelled(job_id)
+    lifecycle.write_progress(job_id, first.attempt, 90, "late")
+    assert not lifecycle.complete(job_id, first.attempt, {"late": True})
+    job = store.get(job_id)
+    assert job is not None
+    assert job.status.phase is JobPhase.CANCELLED
+    assert job.status.progress == 0
+    assert job.status.result is None
+
+
+def test_only_one_claim_wins(tmp_path: Path) -> None:
+    store, lifecycle = make(tmp_path)
+    store.submit(CategorizeSpec(company_id="c1", tenant_id="t1"))
+    assert lifecycle.claim_next("w1", 10) is not None
+    assert lifecycle.claim_next("w2", 10) is None
+
+
+def test_an_expired_lease_is_recovered_as_a_retry(tmp_path: Path) -> None:
+    store, lifecycle = make(tmp_path)
+    job_id = store.submit(CategorizeSpec(company_id="c1", tenant_id="t1")).job.id
+    assert lifecycle.claim_next("w1", lease_seconds=-1) is not None
+    assert lifecycle.recover_expired() == 1
+    job = store.get(job_id)
+    assert job is not None
+    assert job.status.phase is JobPhase.PENDING
+    assert "worker running this job stopped" in job.status.message
+    assert lifecycle.claim_next("w2", lease_seconds=-1) is not None
+    lifecycle.recover_expired()
+    failed = store.get(job_id)
+    assert failed is not None
+    assert failed.status.phase is JobPhase.FAILED
+    assert failed.status.attempts == 2
+
+
+def test_sweep_deletes_the_jobs_uploads(tmp_path: Path) -> None:
+    deleted: list[str] = []
+    store, _ = make(tmp_path, deleted)
+    spec = UploadAndCategorizeSpec(
+        company_id="c1", tenant_id="t1", artifact_id="a" * 32, filename="s.csv"
+    )
+    job_id = store.submit(spec).job.id
+    store.cancel(job_id)
+    assert store.sweep(older_than=datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert deleted == ["a" * 32]
+
+
+def test_a_bad_cursor_is_a_value_error(tmp_path: Path) -> None:
+    store, _ = make(tmp_path)
+    with pytest.raises(ValueError, match="cursor"):
+        store.list_company("c1", cursor="not-a-cursor")
