@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from bookkeeper_jobs.errors import FatalTaskError
 from bookkeeper_jobs.jobs import UploadAndCategorizeSpec
-from bookkeeper_jobs.ledger import Ledger, NewTransaction, task_errors
+from bookkeeper_jobs.ledger import (
+    Ledger,
+    NewTransaction,
+    new_transaction_problem,
+    normalize_description,
+    task_errors,
+    to_cents,
+)
 from bookkeeper_jobs.tasks.categorize import categorize_transactions
 from bookkeeper_jobs.tasks.reporter import ProgressReporter
 from bookkeeper_jobs.tasks.statements import (
@@ -46,14 +53,23 @@ class ImportTally:
 
 class Occurrences:
     """Numbers identical (date, description, amount, currency) rows within one file, so two
-    same-day coffees stay two transactions while a re-import stays idempotent. Keys are
-    hashed to keep a million-row file's memory small."""
+    same-day coffees stay two transactions while a re-import stays idempotent. "Identical"
+    is what the ledger's fingerprint sees (normalized description, amount in cents): rows
+    that differ only in what the fingerprint drops must still get different numbers. Keys
+    are hashed to keep a million-row file's memory small."""
 
     def __init__(self) -> None:
         self._seen: dict[int, int] = {}
 
     def next(self, row: ParsedRow) -> int:
-        key = hash((row.date, row.description.casefold(), row.amount, row.currency))
+        key = hash(
+            (
+                row.date,
+                normalize_description(row.description),
+                to_cents(row.amount),
+                row.currency.upper(),
+            )
+        )
         count = self._seen.get(key, 0)
         self._seen[key] = count + 1
         return count
@@ -94,7 +110,7 @@ def import_statement(
 ) -> ImportTally:
     tally = ImportTally()
     occurrences = Occurrences()
-    with ledger.artifacts.open(spec.artifact_id) as stream:
+    with _open_artifact(ledger, spec) as stream:
         total_lines = max(1, count_data_lines(stream))
         stream.seek(0)
         for batch, last_line in _batches(_parse(stream, spec.filename), tally):
@@ -114,6 +130,14 @@ def import_statement(
     return tally
 
 
+def _open_artifact(ledger: Ledger, spec: UploadAndCategorizeSpec) -> BinaryIO:
+    try:
+        return ledger.artifacts.open(spec.artifact_id)
+    except FileNotFoundError as exc:
+        # Swept after the TTL, or lost with its volume; the message names no server path.
+        raise FatalTaskError(f"{spec.filename}: the uploaded file is no longer stored") from exc
+
+
 def _parse(stream: Any, filename: str) -> Iterator[ParsedRow | RowError]:
     try:
         yield from parse_statement(stream, filename)
@@ -128,6 +152,8 @@ def _batches(
     last_line = 0
     for item in items:
         last_line = item.line
+        if isinstance(item, ParsedRow) and (problem := _refused(item)) is not None:
+            item = RowError(item.line, problem)
         if isinstance(item, RowError):
             tally.bad_row(item)
             continue
@@ -137,6 +163,13 @@ def _batches(
             batch = []
     if batch:
         yield batch, last_line
+
+
+def _refused(row: ParsedRow) -> str | None:
+    """What the ledger would refuse in a row the parser accepted (a 13-digit amount)."""
+    return new_transaction_problem(
+        NewTransaction(row.date, row.description, row.amount, row.currency)
+    )
 
 
 def _new_transaction(row: ParsedRow, occurrences: Occurrences) -> NewTransaction:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from bookkeeper_jobs.ledger.accounts import DEFAULT_CHART, UNCATEGORIZED, AccountKind, AccountSpec
 from bookkeeper_jobs.ledger.engine import create_ledger_engine, task_errors
-from bookkeeper_jobs.ledger.fingerprint import transaction_fingerprint
+from bookkeeper_jobs.ledger.fingerprint import (
+    normalize_description,
+    to_cents,
+    transaction_fingerprint,
+)
 from bookkeeper_jobs.ledger.ledger import Ledger
 from bookkeeper_jobs.ledger.records import (
     Account,
@@ -18,6 +22,7 @@ from bookkeeper_jobs.ledger.records import (
     RuleKind,
     TrainingExample,
     Transaction,
+    new_transaction_problem,
 )
 
 __all__ = [
@@ -37,6 +42,9 @@ __all__ = [
     "TrainingExample",
     "Transaction",
     "create_ledger_engine",
+    "new_transaction_problem",
+    "normalize_description",
     "task_errors",
+    "to_cents",
     "transaction_fingerprint",
 ]

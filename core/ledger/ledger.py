@@ -7,7 +7,6 @@ transaction and returns plain dataclasses (:mod:`bookkeeper_jobs.ledger.records`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -44,6 +43,7 @@ from bookkeeper_jobs.ledger.records import (
     TrainingExample,
     Transaction,
     check_rule,
+    new_transaction_problem,
     rule_from_row,
     transaction_from_row,
 )
@@ -53,8 +53,6 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ID_CHUNK = 500
 """Ids per ``IN (...)`` list: well under SQLite's and PostgreSQL's parameter limits."""
 
-_MAX_AMOUNT = Decimal("1e12")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MIGRATION_LOCK = 7_240_417  # any constant: serializes concurrent migrations on PostgreSQL
 
 
@@ -169,19 +167,16 @@ class Ledger:
     def _import_params(
         company_id: str, row: NewTransaction, import_job_id: str | None, now: datetime
     ) -> dict[str, Any]:
-        currency = row.currency.upper()
-        if not _CURRENCY.fullmatch(currency):
-            raise FatalTaskError(f"not a currency code: {row.currency!r}")
-        amount = to_cents(row.amount)
-        if abs(amount) >= _MAX_AMOUNT:
-            raise FatalTaskError(f"amount out of range: {row.amount}")
+        problem = new_transaction_problem(row)
+        if problem is not None:
+            raise FatalTaskError(problem)
         return {
             "id": new_transaction_id(),
             "company_id": company_id,
             "date": row.date,
             "description": row.description,
-            "amount": amount,
-            "currency": currency,
+            "amount": to_cents(row.amount),
+            "currency": row.currency.upper(),
             "approval": "pending",
             "fingerprint": transaction_fingerprint(company_id, row),
             "import_job_id": import_job_id,

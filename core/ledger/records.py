@@ -16,6 +16,11 @@ CategorySource = Literal["rule", "model", "user"]
 Approval = Literal["pending", "approved"]
 RuleKind = Literal["contains", "regex", "amount_range"]
 
+MAX_AMOUNT = Decimal("1e12")
+"""Amounts are stored as Numeric(14, 2): after rounding to cents, strictly below this."""
+_CENT = Decimal("0.01")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
 
 @dataclass(frozen=True)
 class NewTransaction:
@@ -27,6 +32,19 @@ class NewTransaction:
     amount: Decimal
     currency: str = "USD"
     occurrence: int = 0
+
+
+def new_transaction_problem(row: NewTransaction) -> str | None:
+    """Why the ledger would refuse ``row``, or None. An import checks each row with this
+    first, so such a row is reported by its line instead of failing the whole file."""
+    if not _CURRENCY.fullmatch(row.currency.upper()):
+        return f"currency {row.currency!r} is not a 3-letter code"
+    # The raw comparison first: quantizing a 30-digit amount raises InvalidOperation.
+    if abs(row.amount) >= MAX_AMOUNT or abs(row.amount.quantize(_CENT)) >= MAX_AMOUNT:
+        return f"amount {row.amount} is out of range (at most 999,999,999,999.99)"
+    if "\x00" in row.description:
+        return "description contains a NUL character"  # PostgreSQL text cannot hold one
+    return None
 
 
 @dataclass(frozen=True)

@@ -77,5 +77,5 @@ def test_an_rs256_jwt_is_checked_with_the_public_key() -> None:
 
 def test_audience_is_enforced_when_configured() -> None:
     token = jwt.encode({"tenant_id": "t1", "aud": "other"}, SECRET, algorithm="HS256")
-    with pytest.raises(AuthenticationError, match="(?i)audience"):
+    with pytest.raises(AuthenticationError, match=r"(?i)audience"):
         authenticate(token, settings(jwt_audience="bookkeeper"))
