@@ -44,5 +44,20 @@ bench: install ## run the benchmarks (they print figures; never part of make tes
 	$(PY) bench/categorization_accuracy.py
 	$(PY) bench/import_statement.py --rows 1000000
 
+# Cluster mode: the generated CRD, the project's own helm and kubectl, the chart checks.
+.PHONY: crds tools chart-check
+
+# -P keeps the working directory off sys.path, so only the installed package is imported
+# (never a stray module of the same name in the current folder).
+crds: install ## regenerate crds/bookkeepingjobs.yaml from the models in core/resource.py
+	$(PY) -P -m bookkeeper_jobs.crd > crds/bookkeepingjobs.yaml.tmp
+	mv crds/bookkeepingjobs.yaml.tmp crds/bookkeepingjobs.yaml
+
+tools: ## download the project's own helm and kubectl into .tools/ (git-ignored)
+	PYTHON=$(PYTHON) scripts/install-tools.sh
+
+chart-check: install tools ## helm lint, render and validate the chart for every values file
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/check-chart.sh
+
 clean: ## remove the virtualenv, caches and local data
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .coverage var

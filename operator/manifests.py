@@ -1,0 +1,246 @@
+"""Pure builders of the child ``batch/v1`` Job that runs one BookkeepingJob.
+
+:func:`build_job_manifest` takes the resource (as kopf hands it over) and a
+:class:`JobTemplateConfig` and returns a plain dict: no API calls, no clock, no randomness,
+so a second reconcile builds the same Job and its create is a 409, never a duplicate.
+Owner references are not set here: the handler adds them with ``kopf.adopt``.
+
+Exit codes of ``bkjobs task run`` and what the Job does with them (``podFailurePolicy``):
+
+- ``0``: the task finished; the Job succeeds.
+- :data:`FATAL_EXIT_CODE` (3): a ``FatalTaskError`` (bad input, missing data): another
+  attempt cannot help, so the policy fails the whole Job at once instead of spending its
+  ``backoffLimit``.
+- anything else (a ``RetryableTaskError``, a crash, OOM): the pod counts against
+  ``backoffLimit`` and the Job controller starts another one after its backoff delay.
+- a pod stopped by a disruption (eviction, preemption, node drain; condition
+  ``DisruptionTarget``) is ignored: it is retried without counting as a failure.
+
+``activeDeadlineSeconds`` bounds all attempts together and wins over ``backoffLimit``
+(the Job then fails with reason ``DeadlineExceeded``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bookkeeper_jobs.resource import LABEL_NAME, BookkeepingJobSpec, label_value
+from bookkeeper_jobs.settings import Settings
+
+FATAL_EXIT_CODE = 3
+CONTAINER_NAME = "task"
+JOB_NAME_SUFFIX = "-run"
+MAX_JOB_NAME = 63  # Job names end up in pod labels (job-name), which allow 63 characters
+TASK_LABELS = {
+    "app.kubernetes.io/part-of": "bookkeeper-jobs",
+    "app.kubernetes.io/component": "task",
+    "app.kubernetes.io/managed-by": "bookkeeper-jobs-operator",
+}
+DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
+    "requests": {"cpu": "100m", "memory": "256Mi"},
+    "limits": {"cpu": "1", "memory": "1Gi"},
+}
+
+
+class JobTemplateConfig(BaseModel):
+    """What every child Job shares; set once when the operator starts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    image: str = Field(min_length=1)
+    """The task image (the project's image: it has the ``bkjobs`` entry point)."""
+
+    image_pull_policy: str = "IfNotPresent"
+    image_pull_secrets: tuple[str, ...] = ()
+
+    service_account: str = "bookkeeper-jobs-task"
+    """May only get bookkeepingjobs and patch bookkeepingjobs/status (the chart's task Role)."""
+
+    backoff_limit: int = Field(default=2, ge=0)
+    """Retries when the resource sets none: ``job_max_attempts - 1`` (three attempts)."""
+
+    active_deadline_seconds: int = Field(default=1800, ge=1)
+    """Seconds for all attempts together when the resource sets none."""
+
+    ttl_seconds_after_finished: int = Field(default=86_400, ge=0)
+    """Seconds a finished Job (and its pods' logs) is kept when the resource sets none."""
+
+    resources: Mapping[str, Mapping[str, str]] = Field(
+        default_factory=lambda: {kind: dict(values) for kind, values in DEFAULT_RESOURCES.items()}
+    )
+    """The task container's ``requests`` and ``limits``."""
+
+    artifacts_claim: str | None = "bookkeeper-jobs-artifacts"
+    """The PersistentVolumeClaim (ReadWriteMany) shared with the API for uploaded files."""
+
+    data_dir: str = "/data"
+    """Where the claim is mounted; the task's ``BKJOBS_DATA_DIR`` (artifacts below it)."""
+
+    database_secret: str | None = "bookkeeper-jobs-database"
+    """The Secret holding the ledger's URL; ``None`` leaves the ledger at its SQLite default."""
+
+    database_secret_key: str = "database-url"
+
+    env: Mapping[str, str] = Field(default_factory=dict)
+    """More ``BKJOBS_*`` variables for the task (sorted into the manifest)."""
+
+    run_as_user: int = Field(default=10001, ge=1)
+    """A numeric non-root user, so ``runAsNonRoot`` can be checked without the image."""
+
+    pod_failure_policy: bool = True
+    """Fail the Job at once on :data:`FATAL_EXIT_CODE`; ignore disruptions (see above)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **fields: Any) -> JobTemplateConfig:
+        """Defaults from the shared settings: the same retries, deadline and TTL as embedded
+        mode (the deadline covers every attempt, so it is the timeout times the attempts)."""
+        derived: dict[str, Any] = {
+            "backoff_limit": settings.job_max_attempts - 1,
+            "active_deadline_seconds": math.ceil(settings.job_timeout * settings.job_max_attempts),
+            "ttl_seconds_after_finished": math.ceil(settings.job_ttl),
+        }
+        return cls(**{**derived, **fields})
+
+
+def job_name(resource_name: str) -> str:
+    """``<resource name>-run``; names too long for that are cut and get a hash suffix."""
+    base = resource_name.replace(".", "-")
+    if len(base) + len(JOB_NAME_SUFFIX) <= MAX_JOB_NAME and base == resource_name:
+        return base + JOB_NAME_SUFFIX
+    digest = hashlib.sha256(resource_name.encode()).hexdigest()[:8]
+    keep = MAX_JOB_NAME - len(JOB_NAME_SUFFIX) - len(digest) - 1
+    return f"{base[:keep].rstrip('-')}-{digest}{JOB_NAME_SUFFIX}"
+
+
+def _labels(resource: Mapping[str, Any]) -> dict[str, str]:
+    metadata = resource["metadata"]
+    return {
+        **(metadata.get("labels") or {}),
+        **TASK_LABELS,
+        LABEL_NAME: label_value(metadata["name"]),
+    }
+
+
+def _env(config: JobTemplateConfig) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [{"name": "BKJOBS_DATA_DIR", "value": config.data_dir}]
+    if config.database_secret is not None:
+        secret_ref = {"name": config.database_secret, "key": config.database_secret_key}
+        env.append({"name": "BKJOBS_DATABASE_URL", "valueFrom": {"secretKeyRef": secret_ref}})
+    reserved = {item["name"] for item in env}
+    env += [
+        {"name": name, "value": value}
+        for name, value in sorted(config.env.items())
+        if name not in reserved
+    ]
+    return env
+
+
+def _container(namespace: str, name: str, config: JobTemplateConfig) -> dict[str, Any]:
+    mounts = [{"name": "tmp", "mountPath": "/tmp"}]
+    if config.artifacts_claim is not None:
+        mounts.append({"name": "data", "mountPath": config.data_dir})
+    return {
+        "name": CONTAINER_NAME,
+        "image": config.image,
+        "imagePullPolicy": config.image_pull_policy,
+        "command": ["bkjobs", "task", "run", "--job", f"{namespace}/{name}"],
+        "env": _env(config),
+        "resources": {kind: dict(values) for kind, values in config.resources.items()},
+        "volumeMounts": mounts,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+
+
+def _volumes(config: JobTemplateConfig) -> list[dict[str, Any]]:
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
+    if config.artifacts_claim is not None:
+        claim = {"claimName": config.artifacts_claim}
+        volumes.append({"name": "data", "persistentVolumeClaim": claim})
+    return volumes
+
+
+def _pod_spec(namespace: str, name: str, config: JobTemplateConfig) -> dict[str, Any]:
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": config.service_account,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": config.run_as_user,
+            "runAsGroup": config.run_as_user,
+            "fsGroup": config.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [_container(namespace, name, config)],
+        "volumes": _volumes(config),
+    }
+    if config.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": secret} for secret in config.image_pull_secrets]
+    return pod
+
+
+def _pod_failure_policy() -> dict[str, Any]:
+    return {
+        "rules": [
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": CONTAINER_NAME,
+                    "operator": "In",
+                    "values": [FATAL_EXIT_CODE],
+                },
+            },
+            {
+                "action": "Ignore",
+                "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+            },
+        ]
+    }
+
+
+def build_job_manifest(resource: Mapping[str, Any], config: JobTemplateConfig) -> dict[str, Any]:
+    """The ``batch/v1`` Job running ``resource`` (a BookkeepingJob body as read from the API).
+
+    Raises ``pydantic.ValidationError`` for a spec the CRD schema should have refused.
+    """
+    metadata = resource["metadata"]
+    name, namespace = metadata["name"], metadata["namespace"]
+    spec = BookkeepingJobSpec.model_validate(resource["spec"])
+    labels = _labels(resource)
+    job_spec: dict[str, Any] = {
+        "backoffLimit": _either(spec.backoff_limit, config.backoff_limit),
+        "activeDeadlineSeconds": _either(
+            spec.active_deadline_seconds, config.active_deadline_seconds
+        ),
+        "ttlSecondsAfterFinished": _either(
+            spec.ttl_seconds_after_finished, config.ttl_seconds_after_finished
+        ),
+        "completions": 1,
+        "parallelism": 1,
+        "template": {
+            "metadata": {"labels": dict(labels)},
+            "spec": _pod_spec(namespace, name, config),
+        },
+    }
+    if config.pod_failure_policy:
+        job_spec["podFailurePolicy"] = _pod_failure_policy()
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": job_name(name), "namespace": namespace, "labels": labels},
+        "spec": job_spec,
+    }
+
+
+def _either(value: int | None, default: int) -> int:
+    return default if value is None else value
