@@ -1,4 +1,5 @@
-"""The FastAPI application of the embedded mode: API + job store + worker processes."""
+"""The FastAPI application: the API over a job store, with the embedded mode's worker
+processes (``BKJOBS_JOB_STORE=local``) or over BookkeepingJob resources (``kubernetes``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bookkeeper_jobs.api.cluster import cluster_services
 from bookkeeper_jobs.api.deps import Services
 from bookkeeper_jobs.api.routes import health, jobs, start
 from bookkeeper_jobs.api.store.local import LocalJobStore
@@ -20,7 +22,7 @@ from bookkeeper_jobs.api.workers import WorkerPool
 from bookkeeper_jobs.artifacts import ArtifactStore
 from bookkeeper_jobs.ledger import Ledger
 from bookkeeper_jobs.settings import Settings
-from bookkeeper_jobs.tasks.registry import DEFAULT_TASKS, TaskTable
+from bookkeeper_jobs.tasks.registry import TaskTable, task_table_for
 
 log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 64 * 1024
@@ -33,24 +35,33 @@ Every route but the health probes needs `Authorization: Bearer <API key or JWT>`
 
 
 def create_app(
-    settings: Settings, *, task_table: TaskTable = DEFAULT_TASKS, run_workers: bool = True
+    settings: Settings, *, task_table: TaskTable | None = None, run_workers: bool = True
 ) -> FastAPI:
+    table = task_table if task_table is not None else task_table_for(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings)
+        if settings.job_store == "kubernetes":
+            services, stop_services = cluster_services(settings)
+        else:
+            services, stop_services = build_services(settings), lambda: None
         app.state.services = services
-        pool = WorkerPool(settings, task_table) if run_workers else None
+        embedded = run_workers and settings.job_store == "local"
+        pool = WorkerPool(settings, table) if embedded else None
         if pool is not None:
             await asyncio.to_thread(pool.start)
-        sweeper = asyncio.create_task(sweep_forever(services))
+        # In a cluster the operator sweeps old resources; here the API process does.
+        sweeper = asyncio.create_task(sweep_forever(services)) if embedded else None
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             if pool is not None:
                 await asyncio.to_thread(pool.stop)
+            await asyncio.to_thread(stop_services)
 
     app = FastAPI(
         title="bookkeeper-jobs",
@@ -97,22 +108,47 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 class UploadSizeLimit:
     """Refuses a request whose declared Content-Length is over the limit before its body is
-    read, so a 50 MB upload costs nothing; chunked bodies are capped while they are saved."""
+    read, so a 50 MB upload costs nothing; a chunked body (no declared length) is cut off
+    as soon as more than the limit has arrived, before the form parser spools it to disk."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if length.isdigit() and int(length) > self.max_bytes:
-                limit = self.max_bytes - MULTIPART_OVERHEAD
-                response = JSONResponse(
-                    {"detail": f"file: request body is larger than the {limit} byte limit"},
-                    status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-                    headers={"Connection": "close"},
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if length.isdigit() and int(length) > self.max_bytes:
+            response = JSONResponse(
+                {"detail": self._detail()},
+                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, self._capped(receive), send)
+
+    def _detail(self) -> str:
+        limit = self.max_bytes - MULTIPART_OVERHEAD
+        return f"file: request body is larger than the {limit} byte limit"
+
+    def _capped(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI re-raises an HTTPException from reading the body as it is.
+                    raise HTTPException(
+                        status.HTTP_413_CONTENT_TOO_LARGE,
+                        detail=self._detail(),
+                        headers={"Connection": "close"},
+                    )
+            return message
+
+        return capped_receive

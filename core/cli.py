@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--data-dir", type=Path)
     cleanup.set_defaults(handler=cleanup_command)
 
+    task = commands.add_parser("task", help="run a task in a cluster's task container")
+    task_run = task.add_subparsers(required=True).add_parser("run", help="run one job")
+    task_run.add_argument("--job", required=True, help="<namespace>/<BookkeepingJob name>")
+    task_run.set_defaults(handler=task_run_command)
+
     migrate = commands.add_parser("migrate", help="bring the ledger schema up to date")
     migrate.add_argument("--data-dir", type=Path)
     migrate.set_defaults(handler=migrate_command)
@@ -224,6 +229,19 @@ def cleanup_command(args: argparse.Namespace) -> int:
     deleted = store.sweep(older_than=older_than(settings.job_ttl))
     console.print(f"deleted {deleted} finished job(s) older than {settings.job_ttl:g} s")
     return 0
+
+
+def task_run_command(args: argparse.Namespace) -> int:
+    from kubernetes import client, config
+
+    from bookkeeper_jobs.tasks.cluster_runner import ResourceRef, StatusClient, run_task
+
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    status = StatusClient(client.CustomObjectsApi(), ResourceRef.parse(args.job))
+    return run_task(status, load_settings())
 
 
 def migrate_command(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ and hand it to whatever needs it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +76,30 @@ class Settings(BaseSettings):
 
     jwt_audience: str | None = None
     """If set, JWTs must carry this ``aud``."""
+
+    job_store: Literal["local", "kubernetes"] = "local"
+    """``local``: the embedded SQLite store and worker processes. ``kubernetes``: one
+    BookkeepingJob resource per job, run by the operator (cluster mode)."""
+
+    kubernetes_namespace: str = "default"
+    """The namespace of the BookkeepingJob resources (the chart sets the pod's own)."""
+
+    operator_cluster_wide: bool = False
+    """Whether the operator watches every namespace instead of its own."""
+
+    operator_peering: str = ""
+    """kopf peering name so only one operator replica acts; empty runs standalone."""
+
+    operator_health_port: int = Field(default=8080, ge=1, le=65535)
+    """Port of the operator's liveness endpoint."""
+
+    task_template: dict[str, Any] = Field(default_factory=dict)
+    """How the operator builds task Jobs (a JobTemplateConfig as JSON: image, service
+    account, resources, defaults for backoffLimit, activeDeadlineSeconds, TTL)."""
+
+    tasks: dict[str, str] = Field(default_factory=dict)
+    """Override the task function of a job type (``{"categorize": "pkg.module:function"}``),
+    for custom deployments and tests; the defaults are in ``tasks/registry.py``."""
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 from bookkeeper_jobs.jobs import JobType
+from bookkeeper_jobs.settings import Settings
 
 TaskFunction: TypeAlias = Callable[[Any, Any, Any], dict[str, Any]]
 """``(spec, ledger, reporter) -> result``; the result is small JSON."""
@@ -22,6 +23,11 @@ DEFAULT_TASKS: TaskTable = {
     JobType.BULK_APPROVE.value: "bookkeeper_jobs.tasks.approve:bulk_approve",
     JobType.UPLOAD_AND_CATEGORIZE.value: "bookkeeper_jobs.tasks.upload:upload_and_categorize",
 }
+
+
+def task_table_for(settings: Settings) -> TaskTable:
+    """The defaults with the settings' overrides (``BKJOBS_TASKS``) applied."""
+    return {**DEFAULT_TASKS, **settings.tasks}
 
 
 def resolve_task(path: str) -> TaskFunction:

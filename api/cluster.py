@@ -1,0 +1,38 @@
+"""Cluster mode's services for the API: the Kubernetes client, the watch cache and the
+store over BookkeepingJob resources (no workers here: the operator runs the jobs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kubernetes import client, config
+
+from bookkeeper_jobs.api.deps import Services
+from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
+from bookkeeper_jobs.api.store.watch_cache import WatchCache
+from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.settings import Settings
+
+
+def kubernetes_api_client() -> client.ApiClient:
+    """In a pod, its service account; elsewhere, the kubeconfig (``KUBECONFIG``)."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+def cluster_services(
+    settings: Settings, api_client: client.ApiClient | None = None
+) -> tuple[Services, Callable[[], None]]:
+    """The services and the function that stops them."""
+    api = client.CustomObjectsApi(api_client or kubernetes_api_client())
+    cache = WatchCache(api, settings.kubernetes_namespace)
+    cache.start()
+    services = Services(
+        settings=settings,
+        store=KubernetesJobStore(api, cache),
+        artifacts=ArtifactStore(settings.artifacts_dir),
+    )
+    return services, cache.stop

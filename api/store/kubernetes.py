@@ -1,0 +1,165 @@
+"""The cluster backend of the JobStore: one BookkeepingJob resource per job.
+
+Writes go to the API server (create, patch ``spec.cancelRequested``, delete); every read
+(a poll, a company listing, an SSE stream) is answered from the :class:`WatchCache`, so
+polling costs the API server nothing. The operator and the task containers drive the
+lifecycle; this store only asks for things.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import cast
+
+from kubernetes.client import CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+
+from bookkeeper_jobs.api.store.protocol import JobPage, Submission, decode_cursor, encode_cursor
+from bookkeeper_jobs.api.store.watch_cache import Resource, WatchCache
+from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
+from bookkeeper_jobs.jobs import Job, JobSpec, new_job_id
+from bookkeeper_jobs.resource import (
+    ANNOTATION_FINGERPRINT,
+    GROUP,
+    PLURAL,
+    VERSION,
+    job_from_resource,
+    spec_to_resource,
+)
+
+WATCH_POLL_SECONDS = 0.2
+CANCEL_PATCH = {"spec": {"cancelRequested": True}}
+CONFLICT = 409
+NOT_FOUND = 404
+
+
+class KubernetesJobStore:
+    def __init__(self, api: CustomObjectsApi, cache: WatchCache) -> None:
+        self._api = api
+        self._cache = cache
+        self.namespace = cache.namespace
+
+    def submit(
+        self,
+        spec: JobSpec,
+        *,
+        idempotency_key: str | None = None,
+        request_fingerprint: str | None = None,
+    ) -> Submission:
+        body = spec_to_resource(
+            spec,
+            job_id=None if idempotency_key else new_job_id(),
+            namespace=self.namespace,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+        )
+        try:
+            created = cast(
+                Resource,
+                self._api.create_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, PLURAL, body
+                ),
+            )
+        except ApiException as exc:
+            if exc.status != CONFLICT or idempotency_key is None:
+                raise
+            return self._replay(body["metadata"]["name"], idempotency_key, request_fingerprint)
+        self._cache.upsert(created)
+        return Submission(job=job_from_resource(created), created=True)
+
+    def _replay(self, name: str, key: str, fingerprint: str | None) -> Submission:
+        """The key was used before (409 AlreadyExists on its deterministic name)."""
+        existing = self._cache.get(name) or self._read(name)
+        annotations = existing["metadata"].get("annotations") or {}
+        if annotations.get(ANNOTATION_FINGERPRINT) != fingerprint:
+            raise IdempotencyConflictError(key)
+        return Submission(job=job_from_resource(existing), created=False)
+
+    def _read(self, name: str) -> Resource:
+        obj = cast(
+            Resource,
+            self._api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name),
+        )
+        self._cache.upsert(obj)
+        return obj
+
+    def get(self, job_id: str) -> Job | None:
+        obj = self._cache.get(job_id)
+        return None if obj is None else job_from_resource(obj)
+
+    def list_company(
+        self, company_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> JobPage:
+        jobs = sorted(
+            (job_from_resource(obj) for obj in self._cache.for_company(company_id)),
+            key=lambda job: (job.status.created_at, job.id),
+            reverse=True,
+        )
+        if cursor is not None:
+            created, after_id = decode_cursor(cursor)
+            jobs = [j for j in jobs if (j.status.created_at, j.id) < (created, after_id)]
+        page = jobs[:limit]
+        more = len(jobs) > limit
+        next_cursor = encode_cursor(page[-1].status.created_at, page[-1].id) if more else None
+        return JobPage(jobs=page, next_cursor=next_cursor)
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job is None:
+            raise JobNotFoundError(job_id)
+        if job.status.phase.is_terminal:
+            raise JobStateError(f"job {job_id} already {job.status.phase.value}")
+        try:
+            patched = cast(
+                Resource,
+                self._api.patch_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, PLURAL, job_id, CANCEL_PATCH
+                ),
+            )
+        except ApiException as exc:
+            if exc.status == NOT_FOUND:
+                raise JobNotFoundError(job_id) from exc
+            raise
+        self._cache.upsert(patched)
+        return job_from_resource(patched)
+
+    async def watch(self, job_id: str) -> AsyncIterator[Job]:
+        seen = -1
+        while True:
+            job = self.get(job_id)
+            if job is None:
+                return
+            if job.version != seen:
+                seen = job.version
+                yield job
+            if job.status.phase.is_terminal:
+                return
+            await asyncio.sleep(WATCH_POLL_SECONDS)
+
+    def sweep(self, *, older_than: datetime) -> int:
+        deleted = 0
+        for obj in self._cache.all():
+            job = job_from_resource(obj)
+            finished = job.status.finished_at
+            if finished is None or finished >= older_than:
+                continue
+            try:
+                self._api.delete_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    self.namespace,
+                    PLURAL,
+                    job.id,
+                    propagation_policy="Background",
+                )
+            except ApiException as exc:
+                if exc.status != NOT_FOUND:
+                    raise
+            self._cache.remove(obj)
+            deleted += 1
+        return deleted
+
+    def ready(self) -> bool:
+        return self._cache.synced

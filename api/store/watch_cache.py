@@ -1,0 +1,204 @@
+"""An in-memory list+watch cache of BookkeepingJob resources, indexed by name and company.
+
+The way client-go's informers work, kept small: list once (remember the list's
+resourceVersion), then watch from it with bookmarks; a dropped or timed-out watch resumes
+from the last resourceVersion seen; a ``410 Gone`` (the version is too old) re-lists. The
+cache is ``synced`` once the first list has landed; readers never call the API server.
+See https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from kubernetes.client import CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from bookkeeper_jobs.resource import ANNOTATION_COMPANY, GROUP, PLURAL, VERSION
+
+log = logging.getLogger(__name__)
+
+Resource = dict[str, Any]
+
+
+class ResourceGone(Exception):
+    """The watch's resourceVersion is too old (HTTP 410 / an ERROR event with code 410)."""
+
+
+class WatchCache:
+    def __init__(
+        self,
+        api: CustomObjectsApi,
+        namespace: str,
+        *,
+        watch_timeout: int = 300,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self._api = api
+        self.namespace = namespace
+        self._watch_timeout = watch_timeout
+        self._retry_delay = retry_delay
+        self._lock = threading.Lock()
+        self._by_name: dict[str, Resource] = {}
+        self._by_company: dict[str, set[str]] = defaultdict(set)
+        self._resource_version = ""
+        self._synced = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.relists = 0
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    def get(self, name: str) -> Resource | None:
+        with self._lock:
+            return self._by_name.get(name)
+
+    def for_company(self, company_id: str) -> list[Resource]:
+        with self._lock:
+            return [self._by_name[name] for name in self._by_company.get(company_id, ())]
+
+    def all(self) -> list[Resource]:
+        with self._lock:
+            return list(self._by_name.values())
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def upsert(self, obj: Resource) -> None:
+        """Store ``obj`` unless the cache already holds a newer version of it."""
+        name = obj["metadata"]["name"]
+        with self._lock:
+            current = self._by_name.get(name)
+            if current is not None and _version(current) > _version(obj):
+                return
+            self._by_name[name] = obj
+            self._by_company[company_of(obj)].add(name)
+
+    def remove(self, obj: Resource) -> None:
+        name = obj["metadata"]["name"]
+        with self._lock:
+            self._by_name.pop(name, None)
+            self._by_company[company_of(obj)].discard(name)
+
+    def replace_all(self, items: list[Resource], resource_version: str) -> None:
+        with self._lock:
+            self._by_name = {item["metadata"]["name"]: item for item in items}
+            self._by_company = defaultdict(set)
+            for name, item in self._by_name.items():
+                self._by_company[company_of(item)].add(name)
+            self._resource_version = resource_version
+
+    # -- the list+watch loop ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="bkj-watch-cache", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        needs_list = True
+        while not self._stopping.is_set():
+            try:
+                if needs_list:
+                    self._list()
+                    needs_list = False
+                self._watch_once()
+            except ResourceGone:
+                log.info("watch resourceVersion expired (410): re-listing")
+                needs_list = True
+            except (ApiException, HTTPError, OSError, ValueError) as exc:
+                log.warning("watch of bookkeepingjobs failed (%s); retrying", exc)
+                self._stopping.wait(self._retry_delay)
+
+    def _list(self) -> None:
+        listing: Any = self._api.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL
+        )
+        self.replace_all(listing.get("items", []), listing["metadata"]["resourceVersion"])
+        self.relists += 1
+        self._synced.set()
+
+    def _watch_once(self) -> None:
+        try:
+            response: Any = self._api.list_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                watch=True,
+                resource_version=self._resource_version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=self._watch_timeout,
+                _preload_content=False,
+                _request_timeout=(10, self._watch_timeout + 30),
+            )
+        except ApiException as exc:
+            if exc.status == 410:
+                raise ResourceGone from exc
+            raise
+        try:
+            for event in _events(response):
+                if self._stopping.is_set():
+                    return
+                self._apply(event)
+        finally:
+            response.release_conn()
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        kind, obj = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise ResourceGone(obj.get("message", ""))
+            raise ValueError(f"watch error: {obj.get('message', obj)}")
+        if kind == "ADDED" or kind == "MODIFIED":
+            self.upsert(obj)
+        elif kind == "DELETED":
+            self.remove(obj)
+        version = obj.get("metadata", {}).get("resourceVersion")
+        if version:
+            self._resource_version = version
+
+
+def _events(response: Any) -> Iterator[dict[str, Any]]:
+    """Newline-delimited JSON watch events from a streaming urllib3 response."""
+    buffer = b""
+    for chunk in response.stream(amt=64 * 1024, decode_content=True):
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                yield json.loads(line)
+    if buffer.strip():
+        yield json.loads(buffer)
+
+
+def company_of(obj: Resource) -> str:
+    annotations = obj.get("metadata", {}).get("annotations") or {}
+    company = annotations.get(ANNOTATION_COMPANY) or obj.get("spec", {}).get("companyId", "")
+    return str(company)
+
+
+def _version(obj: Resource) -> int:
+    """resourceVersions are opaque to clients by contract, but every API server backed by
+    etcd issues increasing integers; comparing them only keeps a create's response from
+    overwriting a newer watch event, and an unexpected format compares as 0 (always store)."""
+    try:
+        return int(obj["metadata"].get("resourceVersion") or 0)
+    except ValueError:
+        return 0

@@ -1,0 +1,188 @@
+"""The cluster backend's API side: KubernetesJobStore over a list+watch cache, against the
+emulated API server. Reads are served from memory; the cache resumes after a dropped watch
+and re-lists after 410 Gone
+(https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
+from bookkeeper_jobs.api.store.watch_cache import WatchCache
+from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
+from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase
+from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, resource_status
+from tests.k8s.emulator import KubernetesEmulator
+
+CRD = Path(__file__).resolve().parents[2] / "crds" / "bookkeepingjobs.yaml"
+NAMESPACE = "default"
+
+
+@pytest.fixture
+def cluster(k8s_api: KubernetesEmulator) -> KubernetesEmulator:
+    k8s_api.load_crd(CRD)
+    return k8s_api
+
+
+@pytest.fixture
+def cache(cluster: KubernetesEmulator, k8s_client: client.ApiClient) -> Iterator[WatchCache]:
+    watch_cache = WatchCache(
+        client.CustomObjectsApi(k8s_client), NAMESPACE, watch_timeout=30, retry_delay=0.1
+    )
+    watch_cache.start()
+    assert watch_cache.wait_synced(5)
+    yield watch_cache
+    watch_cache.stop()
+
+
+@pytest.fixture
+def store(cache: WatchCache, k8s_client: client.ApiClient) -> KubernetesJobStore:
+    return KubernetesJobStore(client.CustomObjectsApi(k8s_client), cache)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def spec(company: str = "c1", n: int = 100) -> CategorizeSpec:
+    return CategorizeSpec(company_id=company, tenant_id="t1", limit=n)
+
+
+def set_phase(cluster: KubernetesEmulator, name: str, phase: JobPhase, progress: int) -> None:
+    body = {"phase": phase.value, "progress": progress, "message": f"now {phase.value}"}
+    cluster.patch_status(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, name, body)
+
+
+def test_submit_creates_one_resource_and_reads_it_back(
+    store: KubernetesJobStore, cluster: KubernetesEmulator
+) -> None:
+    job = store.submit(spec()).job
+    stored = cluster.get(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job.id)
+    assert stored["spec"]["companyId"] == "c1"
+    assert store.get(job.id) == job
+    assert job.status.phase is JobPhase.PENDING
+
+
+def test_polls_are_answered_from_memory(
+    store: KubernetesJobStore, cluster: KubernetesEmulator
+) -> None:
+    job_id = store.submit(spec()).job.id
+    before = len(cluster.requests)
+    for _ in range(200):
+        assert store.get(job_id) is not None
+        store.list_company("c1")
+    assert len(cluster.requests) - before <= 1  # at most a bookmark-driven re-watch
+
+
+def test_status_written_by_others_reaches_the_cache(
+    store: KubernetesJobStore, cluster: KubernetesEmulator
+) -> None:
+    job_id = store.submit(spec()).job.id
+    set_phase(cluster, job_id, JobPhase.RUNNING, 40)
+    eventually(lambda: (j := store.get(job_id)) is not None and j.status.progress == 40)
+
+
+def test_the_cache_resumes_after_a_dropped_watch(
+    store: KubernetesJobStore, cache: WatchCache, cluster: KubernetesEmulator
+) -> None:
+    job_id = store.submit(spec()).job.id
+    eventually(lambda: cluster.watch_count >= 1)
+    cluster.disconnect_watches(abort=True)
+    set_phase(cluster, job_id, JobPhase.RUNNING, 55)
+    eventually(lambda: (j := store.get(job_id)) is not None and j.status.progress == 55)
+    assert cache.relists == 1, "a resumed watch needs no new list"
+
+
+def test_the_cache_relists_after_410_gone(
+    store: KubernetesJobStore, cache: WatchCache, cluster: KubernetesEmulator
+) -> None:
+    job_id = store.submit(spec()).job.id
+    eventually(lambda: cluster.watch_count >= 1)
+    cluster.disconnect_watches(abort=True)
+    set_phase(cluster, job_id, JobPhase.RUNNING, 70)  # missed while disconnected...
+    cluster.compact()  # ...and no longer in the server's history: resuming gets 410
+    eventually(lambda: cache.relists >= 2)
+    eventually(lambda: (j := store.get(job_id)) is not None and j.status.progress == 70)
+
+
+def test_deleted_resources_leave_the_cache(
+    store: KubernetesJobStore, cluster: KubernetesEmulator
+) -> None:
+    job_id = store.submit(spec()).job.id
+    cluster.delete(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job_id)
+    eventually(lambda: store.get(job_id) is None)
+    assert store.list_company("c1").jobs == []
+
+
+def test_company_listing_is_newest_first_with_a_cursor(store: KubernetesJobStore) -> None:
+    ids = []
+    for n in range(1, 6):
+        ids.append(store.submit(spec(n=n)).job.id)
+        time.sleep(0.01)  # creationTimestamp has second precision: order falls back to id
+    store.submit(spec(company="c2"))
+    listed: list[str] = []
+    cursor = None
+    while True:
+        page = store.list_company("c1", limit=2, cursor=cursor)
+        listed += [j.id for j in page.jobs]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert sorted(listed) == sorted(ids)
+    assert len(listed) == 5
+    created = [store.get(i).status.created_at for i in listed]  # type: ignore[union-attr]
+    assert created == sorted(created, reverse=True)
+
+
+def test_idempotency_keys_map_to_deterministic_names(store: KubernetesJobStore) -> None:
+    first = store.submit(spec(), idempotency_key="k1", request_fingerprint="a")
+    again = store.submit(spec(), idempotency_key="k1", request_fingerprint="a")
+    assert first.created and not again.created
+    assert again.job.id == first.job.id
+    with pytest.raises(IdempotencyConflictError):
+        store.submit(spec(), idempotency_key="k1", request_fingerprint="b")
+
+
+def test_cancel_asks_through_the_spec(
+    store: KubernetesJobStore, cluster: KubernetesEmulator
+) -> None:
+    job_id = store.submit(spec()).job.id
+    store.cancel(job_id)
+    stored = cluster.get(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job_id)
+    assert stored["spec"]["cancelRequested"] is True
+    with pytest.raises(JobNotFoundError):
+        store.cancel("job-00000000000000000000")
+
+
+def test_cancel_of_a_finished_job_is_refused(
+    store: KubernetesJobStore, cluster: KubernetesEmulator
+) -> None:
+    job = store.submit(spec()).job
+    done = job.status.model_copy(update={"phase": JobPhase.COMPLETE, "progress": 100})
+    body = resource_status(done).model_dump(mode="json", by_alias=True, exclude_none=True)
+    cluster.patch_status(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job.id, body)
+    eventually(lambda: (j := store.get(job.id)) is not None and j.status.phase.is_terminal)
+    with pytest.raises(JobStateError):
+        store.cancel(job.id)
+
+
+def test_not_ready_until_the_first_list(
+    cluster: KubernetesEmulator, k8s_client: client.ApiClient
+) -> None:
+    cache = WatchCache(client.CustomObjectsApi(k8s_client), NAMESPACE)
+    store = KubernetesJobStore(client.CustomObjectsApi(k8s_client), cache)
+    assert not store.ready()
+    cache.start()
+    try:
+        assert cache.wait_synced(5)
+        assert store.ready()
+    finally:
+        cache.stop()
