@@ -45,7 +45,7 @@ bench: install ## run the benchmarks (they print figures; never part of make tes
 	$(PY) bench/import_statement.py --rows 1000000
 
 # Cluster mode: the generated CRD, the project's own helm and kubectl, the chart checks.
-.PHONY: crds tools chart-check
+.PHONY: crds tools chart-check e2e-kind
 
 # -P keeps the working directory off sys.path, so only the installed package is imported
 # (never a stray module of the same name in the current folder).
@@ -58,6 +58,9 @@ tools: ## download the project's own helm and kubectl into .tools/ (git-ignored)
 
 chart-check: install tools ## helm lint, render and validate the chart for every values file
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/check-chart.sh
+
+e2e-kind: install tools ## the end-to-end scenario on a kind cluster (needs Docker and kind; not on CI)
+	scripts/e2e-kind.sh
 
 clean: ## remove the virtualenv, caches and local data
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .coverage var
