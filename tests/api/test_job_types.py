@@ -1,0 +1,169 @@
+"""Each job type end to end over HTTP: start it, follow it to ``complete``, and find the
+work done in the ledger the workers share with the API."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import httpx
+
+from bookkeeper_jobs.ledger import NewTransaction
+
+from .conftest import SAMPLE_ROWS, Company
+from .harness import LiveServer, follow_job
+
+RENT_ACCOUNT = "6120"
+COFFEE_ACCOUNT = "6080"
+
+
+def upload(http: httpx.Client, company_id: str, content: bytes) -> httpx.Response:
+    return http.post(
+        "/api/jobs/upload-and-categorize",
+        data={"company_id": company_id, "tenant_id": "t1"},
+        files={"file": ("bank-statement.csv", content, "text/csv")},
+    )
+
+
+def accepted_job_id(response: httpx.Response) -> str:
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body == {"job_id": body["job_id"], "status": "pending"}
+    assert response.headers["Location"] == f"/api/jobs/{body['job_id']}"
+    job_id: str = body["job_id"]
+    return job_id
+
+
+def add_rows(live_server: LiveServer, company: Company, descriptions: list[str]) -> list[str]:
+    """Create the company with one transaction per description; returns their ids in the
+    order of ``descriptions``."""
+    rows = [
+        NewTransaction(
+            date=datetime.date(2024, 1, day + 1), description=text, amount=Decimal("-12.50")
+        )
+        for day, text in enumerate(descriptions)
+    ]
+    with live_server.ledger() as ledger:
+        ledger.ensure_company(company.id, company.tenant_id)
+        ledger.add_transactions(company.id, rows)
+        by_description = {t.description: t.id for t in ledger.list_transactions(company.id)}
+    return [by_description[text] for text in descriptions]
+
+
+def test_upload_imports_and_categorizes_the_sample(
+    live_server: LiveServer, company: Company, sample_statement: bytes
+) -> None:
+    with live_server.ledger() as ledger:
+        ledger.ensure_company(company.id, company.tenant_id)
+        ledger.add_rule(company.id, kind="contains", pattern="RENT", account_code=RENT_ACCOUNT)
+
+    job_id = accepted_job_id(upload(company.http, company.id, sample_statement))
+    followed = follow_job(company.http, job_id)
+
+    assert followed.view["status"] == "complete", followed.view
+    assert followed.progress == sorted(followed.progress), "progress went backwards"
+    assert followed.progress[-1] == 100
+    result = followed.view["result"]
+    assert result["rows"] == SAMPLE_ROWS
+    assert result["imported"] == SAMPLE_ROWS
+    assert result["duplicates"] == 0
+    assert result["row_errors"] == 0
+    assert result["categorization"]["categorized"] == SAMPLE_ROWS
+    with live_server.ledger() as ledger:
+        assert ledger.count_transactions(company.id) == SAMPLE_ROWS
+        assert ledger.count_transactions(company.id, uncategorized=True) == 0
+        rows = ledger.list_transactions(company.id, limit=1000)
+    rent = [t for t in rows if "RENT" in t.description]
+    assert len(rent) == 3
+    assert all(t.category == RENT_ACCOUNT and t.category_source == "rule" for t in rent)
+
+
+def test_uploading_the_same_statement_again_imports_nothing_new(
+    live_server: LiveServer, company: Company, sample_statement: bytes
+) -> None:
+    first = follow_job(
+        company.http, accepted_job_id(upload(company.http, company.id, sample_statement))
+    )
+    again = follow_job(
+        company.http, accepted_job_id(upload(company.http, company.id, sample_statement))
+    )
+
+    assert first.view["result"]["imported"] == SAMPLE_ROWS
+    assert again.view["status"] == "complete"
+    assert again.view["result"]["imported"] == 0
+    assert again.view["result"]["duplicates"] == SAMPLE_ROWS
+    with live_server.ledger() as ledger:
+        assert ledger.count_transactions(company.id) == SAMPLE_ROWS
+
+
+def test_categorize_given_transaction_ids_touches_only_those(
+    live_server: LiveServer, company: Company
+) -> None:
+    ids = add_rows(live_server, company, ["STARBUCKS 1", "STARBUCKS 2", "STARBUCKS 3", "SHELL"])
+    with live_server.ledger() as ledger:
+        ledger.add_rule(
+            company.id, kind="contains", pattern="STARBUCKS", account_code=COFFEE_ACCOUNT
+        )
+    chosen = ids[:2]
+
+    response = company.http.post(
+        "/api/jobs/categorize",
+        json={
+            "company_id": company.id,
+            "tenant_id": "t1",
+            "transaction_ids": [*chosen, "no-such-transaction"],
+        },
+    )
+    followed = follow_job(company.http, accepted_job_id(response))
+
+    assert followed.view["status"] == "complete", followed.view
+    assert followed.view["result"]["categorized"] == 2
+    assert followed.view["result"]["by_source"]["rule"] == 2
+    assert followed.view["result"]["unknown_ids"] == ["no-such-transaction"]
+    with live_server.ledger() as ledger:
+        rows = {t.id: t for t in ledger.list_transactions(company.id)}
+    assert [rows[i].category for i in chosen] == [COFFEE_ACCOUNT, COFFEE_ACCOUNT]
+    assert [rows[i].category for i in ids[2:]] == [None, None]
+
+
+def test_categorize_with_a_limit_stops_at_the_limit(
+    live_server: LiveServer, company: Company
+) -> None:
+    add_rows(live_server, company, [f"OFFICE DEPOT #{n}" for n in range(5)])
+
+    response = company.http.post(
+        "/api/jobs/categorize", json={"company_id": company.id, "tenant_id": "t1", "limit": 3}
+    )
+    followed = follow_job(company.http, accepted_job_id(response))
+
+    assert followed.view["status"] == "complete", followed.view
+    assert followed.view["result"]["requested"] == 3
+    assert followed.progress[-1] == 100
+    with live_server.ledger() as ledger:
+        assert ledger.count_transactions(company.id, uncategorized=False) == 3
+        assert ledger.count_transactions(company.id, uncategorized=True) == 2
+
+
+def test_bulk_approve_reports_and_skips_another_companys_ids(
+    live_server: LiveServer, company: Company
+) -> None:
+    mine = add_rows(live_server, company, ["ZOOM.US", "SLACK", "GITHUB, INC."])
+    sibling = Company(company.sibling, company.sibling, company.tenant_id, company.http)
+    theirs = add_rows(live_server, sibling, ["COSTCO", "FEDEX"])
+
+    response = company.http.post(
+        "/api/jobs/bulk-approve",
+        json={"company_id": company.id, "tenant_id": "t1", "transaction_ids": mine[:2] + theirs},
+    )
+    followed = follow_job(company.http, accepted_job_id(response))
+
+    assert followed.view["status"] == "complete", followed.view
+    result = followed.view["result"]
+    assert result["approved"] == 2
+    assert sorted(result["not_found"]) == sorted(theirs)
+    assert result["not_found_count"] == 2
+    with live_server.ledger() as ledger:
+        approvals = {t.id: t.approval for t in ledger.list_transactions(company.id)}
+        untouched = {t.id: t.approval for t in ledger.list_transactions(company.sibling)}
+    assert approvals == {mine[0]: "approved", mine[1]: "approved", mine[2]: "pending"}
+    assert untouched == dict.fromkeys(theirs, "pending")

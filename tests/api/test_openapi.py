@@ -1,0 +1,37 @@
+"""The API describes itself: the OpenAPI document and the interactive docs."""
+
+from __future__ import annotations
+
+import httpx
+
+PATHS = {
+    "/api/jobs/categorize",
+    "/api/jobs/bulk-approve",
+    "/api/jobs/upload-and-categorize",
+    "/api/jobs/{job_id}",
+    "/api/jobs/{job_id}/cancel",
+    "/api/jobs/{job_id}/events",
+    "/api/jobs/company/{company_id}",
+    "/healthz",
+    "/readyz",
+}
+
+
+def test_openapi_lists_every_route(client: httpx.Client) -> None:
+    response = client.get("/openapi.json")
+
+    assert response.status_code == 200
+    document = response.json()
+    assert document["paths"].keys() >= PATHS
+    assert document["info"]["title"] == "bookkeeper-jobs"
+    assert "HTTPBearer" in document["components"]["securitySchemes"]
+    upload = document["paths"]["/api/jobs/upload-and-categorize"]["post"]
+    assert {"202", "413", "422"} <= upload["responses"].keys()
+
+
+def test_docs_are_html(client: httpx.Client) -> None:
+    response = client.get("/docs")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "/openapi.json" in response.text
