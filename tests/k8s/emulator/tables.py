@@ -11,6 +11,7 @@ and https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-r
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from .resources import ResourceType
@@ -48,6 +49,27 @@ def evaluate(obj: Any, path: str) -> Any:
     return value
 
 
+def cell(item: JsonObject, column: JsonObject) -> Any:
+    """A column's value; ``date`` columns become an age such as ``42s`` or ``3h``, as the
+    apiextensions server's table convertor prints them."""
+    value = evaluate(item, column["jsonPath"])
+    if column.get("type") != "date" or not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return human_age((datetime.now(UTC) - moment).total_seconds())
+
+
+def human_age(seconds: float) -> str:
+    """Like Kubernetes' ``duration.HumanDuration`` at its coarsest steps."""
+    for unit, size, limit in (("s", 1, 120), ("m", 60, 120), ("h", 3600, 48), ("d", 86400, 730)):
+        if seconds < size * limit:
+            return f"{max(0, int(seconds // size))}{unit}"
+    return f"{int(seconds // (365 * 86400))}y"
+
+
 def as_table(rtype: ResourceType, items: list[JsonObject], metadata: JsonObject) -> JsonObject:
     columns = list(rtype.printer_columns) or [AGE]
     definitions = [
@@ -65,7 +87,7 @@ def as_table(rtype: ResourceType, items: list[JsonObject], metadata: JsonObject)
     ]
     rows = [
         {
-            "cells": [item["metadata"]["name"], *(evaluate(item, c["jsonPath"]) for c in columns)],
+            "cells": [item["metadata"]["name"], *(cell(item, c) for c in columns)],
             "object": {
                 "kind": "PartialObjectMetadata",
                 "apiVersion": "meta.k8s.io/v1",

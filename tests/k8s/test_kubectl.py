@@ -1,0 +1,93 @@
+"""What cluster operators see: the project's own kubectl (``.tools/kubectl``, installed by
+``make tools``) against the emulated API server with the project's CRD: printer columns,
+``-o wide``, the category, label selectors and ``kubectl wait --for=condition=Succeeded``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bookkeeper_jobs.jobs import (
+    BulkApproveSpec,
+    CategorizeSpec,
+    JobPhase,
+    JobStatus,
+    initial_conditions,
+    transition_conditions,
+    utcnow,
+)
+from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, spec_to_resource, status_patch
+from tests.k8s.emulator import KubernetesEmulator
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBECTL = ROOT / ".tools" / "kubectl"
+RESOURCE = f"{GROUP}/{VERSION}/{PLURAL}"
+Kubectl = Callable[..., str]
+RUNNING_ID, DONE_ID = "job-3f9c2a7d41e08b5c6a21", "job-8e1b0c4d2f6a7e9b3c55"
+
+
+@pytest.fixture
+def kubectl(k8s_api: KubernetesEmulator) -> Kubectl:
+    if not KUBECTL.is_file():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("the project's kubectl is missing under CI=true: run `make tools`")
+        pytest.skip("no .tools/kubectl (run `make tools`)")
+    k8s_api.load_crd(ROOT / "crds" / "bookkeepingjobs.yaml")
+    add_job(k8s_api, CategorizeSpec(company_id="acme", tenant_id="t1"), RUNNING_ID, 45)
+    spec = BulkApproveSpec(company_id="acme", tenant_id="t1", transaction_ids=["t"])
+    add_job(k8s_api, spec, DONE_ID, 100)
+
+    def run(*args: str) -> str:
+        command = [str(KUBECTL), "--kubeconfig", str(k8s_api.kubeconfig_path), *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    return run
+
+
+def add_job(
+    api: KubernetesEmulator, spec: CategorizeSpec | BulkApproveSpec, job_id: str, progress: int
+) -> None:
+    api.create(RESOURCE, "default", spec_to_resource(spec, job_id=job_id, namespace="default"))
+    now = utcnow()
+    phase = JobPhase.COMPLETE if progress == 100 else JobPhase.RUNNING
+    message = "Complete" if progress == 100 else "Categorized 450/1000 transactions"
+    status = JobStatus(
+        phase=phase,
+        progress=progress,
+        message=message,
+        created_at=now,
+        started_at=now,
+        attempts=1,
+        conditions=transition_conditions(initial_conditions(now), phase, "Started", "", now),
+    )
+    api.patch_status(RESOURCE, "default", job_id, status_patch(status)["status"])
+
+
+def test_get_shows_type_company_phase_progress_and_age(kubectl: Kubectl) -> None:
+    lines = kubectl("get", "bkj").splitlines()
+    assert lines[0].split() == ["NAME", "TYPE", "COMPANY", "PHASE", "PROGRESS", "AGE"]
+    assert lines[1].split()[:5] == [RUNNING_ID, "categorize", "acme", "running", "45"]
+    assert lines[2].split()[:5] == [DONE_ID, "bulk-approve", "acme", "complete", "100"]
+
+
+def test_wide_adds_the_message(kubectl: Kubectl) -> None:
+    output = kubectl("get", "bkj", "-o", "wide")
+    assert output.splitlines()[0].split()[-1] == "MESSAGE"
+    assert "Categorized 450/1000 transactions" in output
+
+
+def test_the_category_and_label_selectors_work(kubectl: Kubectl) -> None:
+    assert RUNNING_ID in kubectl("get", "bookkeeping")
+    selected = kubectl("get", "bkj", "-l", f"{GROUP}/type=bulk-approve", "-o", "name")
+    assert selected.split() == [f"bookkeepingjob.{GROUP}/{DONE_ID}"]
+
+
+def test_kubectl_wait_for_succeeded(kubectl: Kubectl) -> None:
+    output = kubectl("wait", "--for=condition=Succeeded", f"bkj/{DONE_ID}", "--timeout=10s")
+    assert "condition met" in output
