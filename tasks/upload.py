@@ -8,9 +8,12 @@ stop the good ones. Progress: 0-50 importing, 50-100 categorizing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
+
+import numpy as np
+import numpy.typing as npt
 
 from bookkeeper_jobs.errors import FatalTaskError
 from bookkeeper_jobs.jobs import UploadAndCategorizeSpec
@@ -55,24 +58,48 @@ class Occurrences:
     """Numbers identical (date, description, amount, currency) rows within one file, so two
     same-day coffees stay two transactions while a re-import stays idempotent. "Identical"
     is what the ledger's fingerprint sees (normalized description, amount in cents): rows
-    that differ only in what the fingerprint drops must still get different numbers. Keys
-    are hashed to keep a million-row file's memory small."""
+    that differ only in what the fingerprint drops must still get different numbers.
+
+    Each row is remembered as a 64-bit hash in one sorted array: 8 bytes a row, where a
+    dict of counts took about 75 (75 MB for a million-row file)."""
 
     def __init__(self) -> None:
-        self._seen: dict[int, int] = {}
+        self._seen = np.empty(0, dtype=np.int64)
 
-    def next(self, row: ParsedRow) -> int:
-        key = hash(
-            (
-                row.date,
-                normalize_description(row.description),
-                to_cents(row.amount),
-                row.currency.upper(),
-            )
+    def number(self, rows: Sequence[NewTransaction]) -> list[NewTransaction]:
+        """``rows`` with their occurrence: how many identical rows came before in the file."""
+        keys = np.fromiter((_identity(row) for row in rows), dtype=np.int64, count=len(rows))
+        order = np.argsort(keys, kind="stable")  # stable: equal keys stay in file order
+        ordered = keys[order]
+        earlier = np.searchsorted(self._seen, ordered, "right") - np.searchsorted(
+            self._seen, ordered, "left"
         )
-        count = self._seen.get(key, 0)
-        self._seen[key] = count + 1
-        return count
+        counts = np.empty(len(rows), dtype=np.int64)
+        counts[order] = earlier + _ranks_among_equals(ordered)
+        self._seen = np.insert(self._seen, np.searchsorted(self._seen, ordered), ordered)
+        return [
+            replace(row, occurrence=int(count)) if count else row
+            for row, count in zip(rows, counts, strict=True)
+        ]
+
+
+def _identity(row: NewTransaction) -> int:
+    return hash(
+        (
+            row.date,
+            normalize_description(row.description),
+            to_cents(row.amount),
+            row.currency.upper(),
+        )
+    )
+
+
+def _ranks_among_equals(ordered: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """For a sorted array, each element's position within its run of equal values."""
+    positions = np.arange(len(ordered))
+    run_starts = np.ones(len(ordered), dtype=bool)
+    run_starts[1:] = ordered[1:] != ordered[:-1]
+    return positions - np.maximum.accumulate(np.where(run_starts, positions, 0))
 
 
 def upload_and_categorize(
@@ -114,7 +141,7 @@ def import_statement(
         total_lines = max(1, count_data_lines(stream))
         stream.seek(0)
         for batch, last_line in _batches(_parse(stream, spec.filename), tally):
-            rows = [_new_transaction(row, occurrences) for row in batch]
+            rows = occurrences.number(batch)
             with task_errors():
                 tally.imported += ledger.add_transactions(
                     spec.company_id, rows, import_job_id=spec.artifact_id
@@ -147,39 +174,26 @@ def _parse(stream: Any, filename: str) -> Iterator[ParsedRow | RowError]:
 
 def _batches(
     items: Iterator[ParsedRow | RowError], tally: ImportTally
-) -> Iterator[tuple[list[ParsedRow], int]]:
-    batch: list[ParsedRow] = []
+) -> Iterator[tuple[list[NewTransaction], int]]:
+    """Good rows in batches, with the line of the last row read; bad rows go to ``tally``,
+    rows the ledger would refuse (a 13-digit amount) too."""
+    batch: list[NewTransaction] = []
     last_line = 0
     for item in items:
         last_line = item.line
-        if isinstance(item, ParsedRow) and (problem := _refused(item)) is not None:
-            item = RowError(item.line, problem)
         if isinstance(item, RowError):
             tally.bad_row(item)
             continue
-        batch.append(item)
+        row = NewTransaction(item.date, item.description, item.amount, item.currency)
+        if (problem := new_transaction_problem(row)) is not None:
+            tally.bad_row(RowError(item.line, problem))
+            continue
+        batch.append(row)
         if len(batch) >= BATCH_SIZE:
             yield batch, last_line
             batch = []
     if batch:
         yield batch, last_line
-
-
-def _refused(row: ParsedRow) -> str | None:
-    """What the ledger would refuse in a row the parser accepted (a 13-digit amount)."""
-    return new_transaction_problem(
-        NewTransaction(row.date, row.description, row.amount, row.currency)
-    )
-
-
-def _new_transaction(row: ParsedRow, occurrences: Occurrences) -> NewTransaction:
-    return NewTransaction(
-        date=row.date,
-        description=row.description,
-        amount=row.amount,
-        currency=row.currency,
-        occurrence=occurrences.next(row),
-    )
 
 
 def _no_rows_message(tally: ImportTally) -> str:

@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from bookkeeper_jobs.errors import FatalTaskError
+from bookkeeper_jobs.jobs import UploadAndCategorizeSpec
+from bookkeeper_jobs.ledger import UNCATEGORIZED, Ledger
+from bookkeeper_jobs.tasks.reporter import CoalescingReporter
+from bookkeeper_jobs.tasks.upload import upload_and_categorize
+from tests.unit.ledger.factories import COMPANY, TENANT, RecordingSink, recording_reporter
+
+HEADER = "Date,Description,Amount\n"
+
+
+def store_statement(
+    ledger: Ledger,
+    body: str,
+    *,
+    company_id: str = COMPANY,
+    tenant_id: str = TENANT,
+    filename: str = "statement.csv",
+) -> UploadAndCategorizeSpec:
+    """Saves ``body`` as an uploaded artifact, as the API would; the spec of its job."""
+    artifact_id = secrets.token_hex(16)
+    path = ledger.artifacts.path(artifact_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    return UploadAndCategorizeSpec(
+        company_id=company_id, tenant_id=tenant_id, artifact_id=artifact_id, filename=filename
+    )
+
+
+def statement(rows: int, *, start: int = 0) -> str:
+    """``rows`` distinct good rows: every third a coffee, the others office supplies."""
+    lines = [
+        f"01/{1 + n % 28:02d}/2024,{'STARBUCKS' if n % 3 == 0 else 'STAPLES'} {n},-{n}.25\n"
+        for n in range(start, start + rows)
+    ]
+    return HEADER + "".join(lines)
+
+
+def run(
+    ledger: Ledger, spec: UploadAndCategorizeSpec, sink: RecordingSink | None = None
+) -> tuple[dict[str, object], RecordingSink]:
+    sink = sink or RecordingSink()
+    reporter = CoalescingReporter(sink, interval=0.0)
+    result = upload_and_categorize(spec, ledger, reporter)
+    reporter.flush()
+    return result, sink
+
+
+class CancelAfterFirstBatch(RecordingSink):
+    """Asks for cancellation once the task reported its first imported batch."""
+
+    def cancel_requested(self) -> bool:
+        return any(message.startswith("Imported") for _, message in self.writes)
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr("bookkeeper_jobs.tasks.upload.BATCH_SIZE", 10)
+    return 10
+
+
+def test_imports_and_categorizes_every_row(ledger: Ledger, small_batches: int) -> None:
+    ledger.add_rule(COMPANY, kind="contains", pattern="starbucks", account_code="6080")
+    spec = store_statement(ledger, statement(45))
+
+    result, _ = run(ledger, spec)
+
+    assert (result["rows"], result["imported"], result["duplicates"]) == (45, 45, 0)
+    assert result["row_errors"] == 0
+    categorization = result["categorization"]
+    assert isinstance(categorization, dict)
+    assert (categorization["processed"], categorization["categorized"]) == (45, 45)
+    assert categorization["by_source"] == {"rule": 15, "model": 0, "uncategorized": 30}
+    assert ledger.count_transactions(COMPANY, import_job_id=spec.artifact_id) == 45
+    assert ledger.count_transactions(COMPANY, uncategorized=True) == 0
+    seen = {t.description: t.category for t in ledger.list_transactions(COMPANY, limit=100)}
+    assert seen["STARBUCKS 3"] == "6080"
+    assert seen["STAPLES 4"] == UNCATEGORIZED  # no training data: the model abstains
+
+
+def test_progress_never_decreases_and_ends_at_100(ledger: Ledger, small_batches: int) -> None:
+    spec = store_statement(ledger, statement(45))
+
+    _, sink = run(ledger, spec)
+
+    assert sink.progress == sorted(sink.progress)
+    assert sink.progress[0] == 0
+    assert sink.progress[-1] == 100
+    imported = [p for p, message in sink.writes if message.startswith("Imported")]
+    assert len(imported) >= 4  # one per batch of 10 (45 rows), within the import share
+    assert all(0 < p <= 50 for p in imported)
+    assert sink.writes[-1][1] == "Categorized 45/45 transactions"
+
+
+def test_a_rerun_imports_nothing_twice(ledger: Ledger, small_batches: int) -> None:
+    spec = store_statement(ledger, statement(25))
+    run(ledger, spec)
+
+    again, sink = run(ledger, spec)
+
+    assert (again["rows"], again["imported"], again["duplicates"]) == (25, 0, 25)
+    assert ledger.count_transactions(COMPANY) == 25
+    assert sink.progress[-1] == 100
+
+
+def test_a_reupload_of_the_same_file_imports_nothing_twice(ledger: Ledger) -> None:
+    run(ledger, store_statement(ledger, statement(5)))
+
+    again, _ = run(ledger, store_statement(ledger, statement(5), filename="again.csv"))
+
+    assert (again["imported"], again["duplicates"]) == (0, 5)
+    assert ledger.count_transactions(COMPANY) == 5
+
+
+def test_identical_rows_in_one_file_are_all_kept(ledger: Ledger) -> None:
+    coffee = "01/05/2024,SQ *BLUE BOTTLE COFFEE,-4.50\n"
+    spec = store_statement(
+        ledger, HEADER + coffee + coffee + "01/05/2024,sq *blue bottle coffee,-4.5\n"
+    )
+
+    result, _ = run(ledger, spec)
+    again, _ = run(ledger, spec)
+
+    assert result["imported"] == 3
+    assert again["imported"] == 0
+    assert ledger.count_transactions(COMPANY) == 3
+
+
+def test_identical_rows_across_batches_are_all_kept(ledger: Ledger, small_batches: int) -> None:
+    coffee, tea = "01/05/2024,COFFEE,-4.50\n", "01/05/2024,TEA,-3.00\n"
+    spec = store_statement(ledger, HEADER + (coffee * 2 + tea) * 9)  # 27 rows, 3 batches
+
+    result, _ = run(ledger, spec)
+    again, _ = run(ledger, spec)
+
+    assert (result["imported"], again["imported"]) == (27, 0)
+    assert ledger.count_transactions(COMPANY) == 27
+
+
+def test_rows_equal_only_after_rounding_to_cents_are_both_kept(ledger: Ledger) -> None:
+    # The ledger stores cents, so both are 10.00 there: their occurrence numbers must differ.
+    spec = store_statement(ledger, HEADER + "01/05/2024,FEE,10.001\n01/05/2024,FEE,10.004\n")
+
+    result, _ = run(ledger, spec)
+
+    assert result["imported"] == 2
+
+
+def test_bad_rows_are_reported_by_line_and_good_rows_imported(ledger: Ledger) -> None:
+    body = (
+        HEADER
+        + "01/02/2024,GOOD ONE,-1.00\n"
+        + "13/45/2024,BAD DATE,-2.00\n"
+        + "01/03/2024,BAD AMOUNT,12.3.4\n"
+        + "01/04/2024,GOOD TWO,-3.00\n"
+    )
+
+    result, _ = run(ledger, store_statement(ledger, body))
+
+    assert (result["rows"], result["imported"], result["row_errors"]) == (2, 2, 2)
+    errors = result["errors"]
+    assert isinstance(errors, list)
+    assert [e["line"] for e in errors] == [3, 4]
+    assert "13/45/2024" in errors[0]["message"]
+    assert "12.3.4" in errors[1]["message"]
+    assert {t.description for t in ledger.list_transactions(COMPANY)} == {"GOOD ONE", "GOOD TWO"}
+
+
+def test_a_row_the_ledger_cannot_store_is_a_row_error(ledger: Ledger) -> None:
+    body = HEADER + "01/02/2024,HUGE,1000000000000.00\n01/03/2024,FINE,-1.00\n"
+
+    result, _ = run(ledger, store_statement(ledger, body))
+
+    assert (result["imported"], result["row_errors"]) == (1, 1)
+    assert result["errors"] == [
+        {
+            "line": 2,
+            "message": "amount 1000000000000.00 is out of range (at most 999,999,999,999.99)",
+        }
+    ]
+
+
+def test_a_file_of_only_bad_rows_fails_naming_the_lines(ledger: Ledger) -> None:
+    body = HEADER + "13/45/2024,BAD DATE,-2.00\n01/03/2024,BAD AMOUNT,N/A\n01/04/2024,,-1.00\n"
+
+    with pytest.raises(FatalTaskError, match="all 3 rows have errors") as caught:
+        run(ledger, store_statement(ledger, body))
+
+    assert all(f"line {n}" in str(caught.value) for n in (2, 3, 4))
+    assert ledger.count_transactions(COMPANY) == 0
+
+
+def test_a_file_that_is_not_a_statement_fails(ledger: Ledger) -> None:
+    spec = store_statement(ledger, "just some notes\nnothing tabular\n", filename="notes.csv")
+
+    with pytest.raises(FatalTaskError, match=r"^notes\.csv: "):
+        run(ledger, spec)
+
+
+def test_a_missing_upload_fails_without_naming_a_path(ledger: Ledger) -> None:
+    spec = store_statement(ledger, statement(3))
+    ledger.artifacts.delete(spec.artifact_id)
+
+    with pytest.raises(FatalTaskError, match="no longer stored") as caught:
+        run(ledger, spec)
+
+    assert str(ledger.artifacts.root) not in str(caught.value)
+
+
+def test_cancellation_between_batches_stops_the_import(ledger: Ledger, small_batches: int) -> None:
+    spec = store_statement(ledger, statement(50))
+
+    result, sink = run(ledger, spec, CancelAfterFirstBatch())
+
+    assert result["cancelled"] is True
+    assert result["imported"] == small_batches
+    assert "categorization" not in result
+    assert ledger.count_transactions(COMPANY) == small_batches
+    assert ledger.count_transactions(COMPANY, uncategorized=True) == small_batches
+    assert max(sink.progress) <= 50
+
+
+def test_a_company_of_another_tenant_is_refused(ledger: Ledger) -> None:
+    ledger.ensure_company("rival", "t2")
+    spec = store_statement(ledger, statement(3), company_id="rival", tenant_id=TENANT)
+    reporter, _ = recording_reporter()
+
+    with pytest.raises(FatalTaskError, match="another tenant"):
+        upload_and_categorize(spec, ledger, reporter)
+
+    assert ledger.count_transactions("rival") == 0
+
+
+def test_a_new_company_is_created_with_its_chart(ledger: Ledger) -> None:
+    spec = store_statement(ledger, statement(3), company_id="newco")
+
+    result, _ = run(ledger, spec)
+
+    assert result["imported"] == 3
+    assert ledger.company_tenant("newco") == TENANT
+    assert ledger.count_transactions("newco", uncategorized=True) == 0
