@@ -79,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     task_run.add_argument("--job", required=True, help="<namespace>/<BookkeepingJob name>")
     task_run.set_defaults(handler=task_run_command)
 
+    operator = commands.add_parser("operator", help="run the cluster-mode operator (kopf)")
+    operator_run = operator.add_subparsers(required=True).add_parser(
+        "run", help="reconcile BookkeepingJobs until stopped (SIGTERM)"
+    )
+    operator_run.add_argument(
+        "--kubeconfig", type=Path, help="default: in-cluster, else $KUBECONFIG or ~/.kube/config"
+    )
+    operator_run.add_argument("--verbose", action="store_true", help="debug logging")
+    operator_run.set_defaults(handler=operator_run_command)
+
     migrate = commands.add_parser("migrate", help="bring the ledger schema up to date")
     migrate.add_argument("--data-dir", type=Path)
     migrate.set_defaults(handler=migrate_command)
@@ -242,6 +252,16 @@ def task_run_command(args: argparse.Namespace) -> int:
         config.load_kube_config()  # type: ignore[no-untyped-call]
     status = StatusClient(client.CustomObjectsApi(), ResourceRef.parse(args.job))
     return run_task(status, load_settings())
+
+
+def operator_run_command(args: argparse.Namespace) -> int:
+    import kopf
+
+    from bookkeeper_jobs.operator.run import run_operator
+
+    kopf.configure(verbose=args.verbose)
+    run_operator(load_settings(), kubeconfig=args.kubeconfig)
+    return 0
 
 
 def migrate_command(args: argparse.Namespace) -> int:

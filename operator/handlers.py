@@ -1,0 +1,93 @@
+"""The operator's kopf registrations: one thin typed handler per event.
+
+Handlers are registered on a registry that :func:`build_registry` makes (never kopf's
+global one), so tests can run several independent operators in one process. Each handler
+takes the :class:`~bookkeeper_jobs.operator.context.OperatorContext` from kopf's ``memo``,
+calls one function of ``reconcile.py``, posts the Event that function asks for, and
+returns ``None`` (kopf would store a return value in ``status``, pitfall 2). The startup
+handler applies our kopf settings and starts the TTL sweep (``ttl.py``); cleanup stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any, cast
+
+import kopf
+
+from bookkeeper_jobs.jobs import JobPhase
+from bookkeeper_jobs.operator import reconcile, ttl
+from bookkeeper_jobs.operator.context import connection_info, context_of
+from bookkeeper_jobs.operator.reconcile import Outcome
+from bookkeeper_jobs.operator.startup import configure
+from bookkeeper_jobs.resource import GROUP, LABEL_NAME, PLURAL, VERSION
+
+SWEEPER_KEY = "ttl_sweeper"
+WARNING_REASONS = frozenset({"Failed"})
+
+
+def build_registry() -> kopf.OperatorRegistry:
+    """Every handler of the operator, on a registry of its own."""
+    registry = kopf.OperatorRegistry()
+    kopf.on.startup(registry=registry)(startup)
+    kopf.on.cleanup(registry=registry)(cleanup)
+    kopf.on.login(registry=registry)(login)
+    kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)(create_job)
+    kopf.on.field(
+        GROUP, VERSION, PLURAL, field="spec.cancelRequested", new=True, registry=registry
+    )(cancel_job)
+    kopf.on.field(
+        GROUP, VERSION, PLURAL, field="status.phase", new=JobPhase.COMPLETE.value, registry=registry
+    )(report_success)
+    kopf.on.event("batch", "v1", "jobs", labels={LABEL_NAME: kopf.PRESENT}, registry=registry)(
+        watch_job
+    )
+    return registry
+
+
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    context = context_of(memo)
+    configure(settings, context.settings)
+    memo[SWEEPER_KEY] = asyncio.create_task(ttl.sweep_forever(context), name="ttl sweep")
+
+
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    sweeper: asyncio.Task[None] | None = memo.get(SWEEPER_KEY)
+    if sweeper is not None:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    return connection_info(context_of(memo).configuration)
+
+
+def create_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    post(reconcile.start(context_of(memo), body))
+
+
+def cancel_job(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+    if namespace is not None:  # always, for a namespaced kind
+        post(reconcile.cancel(context_of(memo), namespace, name))
+
+
+def report_success(body: kopf.Body, status: kopf.Status, **_: Any) -> None:
+    message = status.get("message") or "The task reported its result"
+    post(Outcome(dict(body), "Succeeded", message))
+
+
+def watch_job(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    deleted = event.get("type") == "DELETED"
+    post(reconcile.reflect_job(context_of(memo), body, deleted))
+
+
+def post(outcome: Outcome | None) -> None:
+    """A Kubernetes Event about the outcome's resource (posted by kopf in the background)."""
+    if outcome is None:
+        return
+    kind = "Warning" if outcome.reason in WARNING_REASONS else "Normal"
+    resource = cast(kopf.Body, outcome.resource)
+    kopf.event(resource, type=kind, reason=outcome.reason, message=outcome.message)

@@ -1,0 +1,67 @@
+"""Running the operator: ``bkjobs operator run`` in the cluster, a thread in tests.
+
+:func:`run_operator` loads the credentials (in-cluster, else a kubeconfig), builds the
+handlers' context and runs kopf until ``stop_flag`` is set (or SIGTERM/SIGINT when it runs
+in the main thread). Peering, scope and the liveness endpoint come from the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import kopf
+
+from bookkeeper_jobs.operator.context import (
+    MEMO_KEY,
+    build_context,
+    close_context,
+    load_configuration,
+)
+from bookkeeper_jobs.operator.handlers import build_registry
+from bookkeeper_jobs.settings import Settings
+
+Flag = asyncio.Event | threading.Event
+ALL_INTERFACES = "0.0.0.0"  # the kubelet probes the pod's IP
+
+
+def run_operator(
+    settings: Settings,
+    *,
+    registry: kopf.OperatorRegistry | None = None,
+    stop_flag: Flag | None = None,
+    ready_flag: Flag | None = None,
+    kubeconfig: Path | None = None,
+    health_host: str | None = ALL_INTERFACES,
+) -> None:
+    """Run the operator until stopped; blocks (start it in a thread to embed it).
+
+    ``registry`` defaults to :func:`build_registry`; ``ready_flag`` is set once the startup
+    handlers ran; ``health_host=None`` serves no liveness endpoint (``/healthz`` otherwise,
+    on ``settings.operator_health_port``).
+    """
+    context = build_context(settings, load_configuration(kubeconfig))
+    if registry is None:
+        registry = build_registry()
+    liveness = None
+    if health_host is not None:
+        liveness = f"http://{health_host}:{settings.operator_health_port}/healthz"
+    try:
+        asyncio.run(
+            kopf.operator(
+                registry=registry,
+                standalone=not settings.operator_peering,
+                peering_name=settings.operator_peering or None,
+                clusterwide=settings.operator_cluster_wide,
+                namespaces=[]
+                if settings.operator_cluster_wide
+                else [settings.kubernetes_namespace],
+                liveness_endpoint=liveness,
+                stop_flag=stop_flag,
+                ready_flag=ready_flag,
+                memo=kopf.Memo({MEMO_KEY: context}),
+            )
+        )
+    finally:
+        close_context(context)
