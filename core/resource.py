@@ -34,6 +34,7 @@ from bookkeeper_jobs.jobs import (
     TenantId,
     TransactionId,
     UploadAndCategorizeSpec,
+    initial_conditions,
 )
 
 GROUP = "jobs.bookkeeper.ai"
@@ -52,6 +53,9 @@ LABEL_NAME = f"{GROUP}/name"
 ANNOTATION_COMPANY = f"{GROUP}/company-id"
 ANNOTATION_TENANT = f"{GROUP}/tenant-id"
 ANNOTATION_FINGERPRINT = f"{GROUP}/request-fingerprint"
+ANNOTATION_CREATED = f"{GROUP}/created-at"
+"""The submission time to the microsecond (creationTimestamp has whole seconds only), so a
+company's jobs list newest first even when several arrive within one second."""
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _RESOURCE_NAME = re.compile(r"^job-[0-9a-f]{1,59}$")
@@ -249,6 +253,7 @@ def spec_to_resource(
     backoff_limit: int | None = None,
     active_deadline_seconds: int | None = None,
     ttl_seconds_after_finished: int | None = None,
+    created_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The full ``BookkeepingJob`` body to create for ``spec``.
 
@@ -272,6 +277,8 @@ def spec_to_resource(
         idempotency_key=idempotency_key,
     )
     annotations = {ANNOTATION_COMPANY: spec.company_id, ANNOTATION_TENANT: spec.tenant_id}
+    if created_at is not None:
+        annotations[ANNOTATION_CREATED] = created_at.isoformat()
     if request_fingerprint is not None:
         annotations[ANNOTATION_FINGERPRINT] = request_fingerprint
     metadata: dict[str, Any] = {
@@ -325,18 +332,20 @@ def job_from_resource(obj: dict[str, Any]) -> Job:
         {"spec": obj.get("spec") or {}, "status": obj.get("status") or {}}
     )
     status = resource.status
-    created = metadata.get("creationTimestamp")
+    annotations = metadata.get("annotations") or {}
+    created = annotations.get(ANNOTATION_CREATED) or metadata.get("creationTimestamp")
+    created_at = _parse_time(created) if created else datetime.now(UTC)
     job_status = JobStatus(
         phase=status.phase,
         progress=status.progress,
         message=status.message,
         result=status.result,
         error=status.error,
-        created_at=_parse_time(created) if created else datetime.now(UTC),
+        created_at=created_at,
         started_at=status.started_at,
         finished_at=status.finished_at,
         attempts=status.attempts,
-        conditions=_core_conditions(status.conditions),
+        conditions=_core_conditions(status.conditions) or initial_conditions(created_at),
     )
     resource_version = metadata.get("resourceVersion")
     return Job(
@@ -403,6 +412,7 @@ def status_patch(
 
 __all__ = [
     "ANNOTATION_COMPANY",
+    "ANNOTATION_CREATED",
     "ANNOTATION_FINGERPRINT",
     "ANNOTATION_TENANT",
     "API_VERSION",

@@ -107,8 +107,10 @@ def run_task(client: StatusClient, settings: Settings) -> int:
         result = resolve_task(task_table_for(settings)[job.spec.type])(job.spec, ledger, reporter)
         reporter.flush()
     except RetryableTaskError as exc:
+        # The error stays in status so that, if the Job's backoff runs out, the operator
+        # fails the resource with the task's own words; the next attempt clears it.
         note = f"Attempt {running.attempts} failed ({exc}); the Job will retry"
-        client.patch_status({"status": {"message": note}})
+        client.patch_status({"status": {"message": note, "error": str(exc)}})
         return EXIT_RETRYABLE
     except FatalTaskError as exc:
         finish(client, running, JobPhase.FAILED, "TaskFailed", error=str(exc))

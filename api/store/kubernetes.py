@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from bookkeeper_jobs.api.store.protocol import JobPage, Submission, decode_cursor, encode_cursor
 from bookkeeper_jobs.api.store.watch_cache import Resource, WatchCache
 from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
-from bookkeeper_jobs.jobs import Job, JobSpec, new_job_id
+from bookkeeper_jobs.jobs import Job, JobSpec, new_job_id, utcnow
 from bookkeeper_jobs.resource import (
     ANNOTATION_FINGERPRINT,
     GROUP,
@@ -54,6 +54,7 @@ class KubernetesJobStore:
             namespace=self.namespace,
             idempotency_key=idempotency_key,
             request_fingerprint=request_fingerprint,
+            created_at=utcnow(),
         )
         try:
             created = cast(

@@ -50,8 +50,9 @@ class JobStore(Protocol):
         """The company's jobs, newest first; ``next_cursor`` continues after the last one."""
 
     def cancel(self, job_id: str) -> Job:
-        """Cancel a pending job at once, or ask a running one to stop. Raises
-        ``JobNotFoundError`` or ``JobStateError`` (already finished)."""
+        """Ask for the job to stop; it reaches ``cancelled`` soon after (at once for a
+        pending job in the embedded mode; once the operator has acted in a cluster).
+        Raises ``JobNotFoundError`` or ``JobStateError`` (already finished)."""
 
     def watch(self, job_id: str) -> AsyncIterator[Job]:
         """Yield the job now and after every change, ending after a terminal phase."""

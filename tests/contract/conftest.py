@@ -30,6 +30,7 @@ class Backend(Protocol):
     def start_workers(self) -> None: ...
     def crash_workers(self) -> None: ...
     def stop_workers(self) -> None: ...
+    def close(self) -> None: ...
     def sweep(self, older_than: datetime) -> int: ...
 
 
@@ -61,6 +62,9 @@ class LocalBackend:
             pool.stop()
         self.pools.clear()
 
+    def close(self) -> None:
+        self.stop_workers()
+
     def sweep(self, older_than: datetime) -> int:
         return self.store.sweep(older_than=older_than)
 
@@ -79,7 +83,16 @@ def make_local_backend(tmp_path: Path, **overrides: Any) -> LocalBackend:
     return LocalBackend(Settings(**options))
 
 
-BACKENDS: dict[str, Callable[..., Backend]] = {"local": make_local_backend}
+def make_kubernetes_backend(tmp_path: Path, **overrides: Any) -> Backend:
+    from tests.contract.cluster_backend import make_kubernetes_backend as make
+
+    return make(tmp_path, **overrides)
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {
+    "local": make_local_backend,
+    "kubernetes": make_kubernetes_backend,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -98,7 +111,7 @@ def make_backend(
 
     yield make
     for backend in made:
-        backend.stop_workers()
+        backend.close()
 
 
 @pytest.fixture

@@ -1,0 +1,139 @@
+"""The contract suite's cluster backend: everything of cluster mode but the API server and
+the kubelet is real. The emulated API server (``tests/k8s/emulator``) serves the project's
+CRD; the real operator runs under kopf in a thread; the test kubelet runs each Job's pod
+command (``bkjobs task run --job <ns>/<name>``) as a local process; the store under test is
+``KubernetesJobStore`` with its watch cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
+from bookkeeper_jobs.api.store.watch_cache import WatchCache
+from bookkeeper_jobs.operator.run import run_operator
+from bookkeeper_jobs.settings import Settings
+from tests.k8s.emulator import KubernetesEmulator
+from tests.k8s.kubelet import Kubelet
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD = ROOT / "crds" / "bookkeepingjobs.yaml"
+NAMESPACE = "default"
+
+
+@dataclass
+class KubernetesBackend:
+    settings: Settings
+    tmp_path: Path
+    emulator: KubernetesEmulator = field(init=False)
+    store: KubernetesJobStore = field(init=False)
+    kubelets: list[Kubelet] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.emulator = KubernetesEmulator(bookmark_interval=1.0)
+        self.emulator.start()
+        self.kubeconfig = self.tmp_path / "kubeconfig"
+        self.emulator.write_kubeconfig(self.kubeconfig)
+        self.emulator.load_crd(CRD)
+        self._api_client = self.emulator.api_client()
+        self.cache = WatchCache(
+            client.CustomObjectsApi(self._api_client), NAMESPACE, retry_delay=0.1
+        )
+        self.cache.start()
+        assert self.cache.wait_synced(10)
+        self.store = KubernetesJobStore(client.CustomObjectsApi(self._api_client), self.cache)
+        self._stop_operator = threading.Event()
+        ready = threading.Event()
+        self._operator = threading.Thread(
+            target=run_operator,
+            kwargs={
+                "settings": self.settings,
+                "stop_flag": self._stop_operator,
+                "ready_flag": ready,
+                "kubeconfig": self.kubeconfig,
+                "health_host": None,
+            },
+            name="bkjobs-operator",
+            daemon=True,
+        )
+        self._operator.start()
+        assert ready.wait(20), "the operator did not start"
+
+    def start_workers(self) -> None:
+        """Workers of a cluster are its kubelets: they run the Jobs' pods."""
+        if self.kubelets:
+            return
+        kubelet = Kubelet(
+            self.emulator,
+            env_overrides={
+                "KUBECONFIG": str(self.kubeconfig),
+                "PYTHONPATH": str(ROOT),
+                "BKJOBS_TEST_SCRIPT_DIR": os.environ["BKJOBS_TEST_SCRIPT_DIR"],
+            },
+            env_force=task_environment(self.settings),
+            backoff_base=0.1,
+            cwd=self.tmp_path,
+        )
+        kubelet.start()
+        self.kubelets.append(kubelet)
+
+    def crash_workers(self) -> None:
+        """SIGKILL every running pod process, as an OOM kill or a lost node would."""
+        for kubelet in self.kubelets:
+            for run in kubelet.runs():
+                if not run.finished.is_set() and run.pid is not None:
+                    os.kill(run.pid, signal.SIGKILL)
+
+    def stop_workers(self) -> None:
+        for kubelet in self.kubelets:
+            kubelet.stop()
+        self.kubelets.clear()
+
+    def close(self) -> None:
+        self.stop_workers()
+        self._stop_operator.set()
+        self._operator.join(10)
+        self.cache.stop()
+        self._api_client.close()
+        self.emulator.stop()
+
+    def sweep(self, older_than: datetime) -> int:
+        return self.store.sweep(older_than=older_than)
+
+
+def task_environment(settings: Settings) -> dict[str, str]:
+    """What the chart gives a task pod, pointed at this test's files."""
+    return {
+        "BKJOBS_DATA_DIR": str(settings.data_dir),
+        "BKJOBS_ENVIRONMENT": "test",
+        "BKJOBS_TASKS": json.dumps(settings.tasks),
+    }
+
+
+def make_kubernetes_backend(tmp_path: Path, **overrides: Any) -> KubernetesBackend:
+    from tests.contract.conftest import SCRIPTED_TASKS
+
+    options: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "job_timeout": 20.0,
+        "job_max_attempts": 3,
+        "retry_backoff": 0.1,
+        "environment": "test",
+        "kubernetes_namespace": NAMESPACE,
+        "tasks": SCRIPTED_TASKS,
+        "task_template": {
+            "image": "bookkeeper-jobs:test",
+            "artifacts_claim": None,
+            "database_secret": None,
+        },
+    }
+    options.update(overrides)
+    return KubernetesBackend(Settings(**options), tmp_path)
