@@ -25,7 +25,7 @@ class Services:
     artifacts: ArtifactStore
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -35,7 +35,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 _bearer = HTTPBearer(auto_error=False, description="An API key or a JWT.")
 
 
-def get_principal(
+async def get_principal(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -66,8 +66,12 @@ def require_company(principal: Principal, tenant_id: str, company_id: str) -> No
         )
 
 
-def get_visible_job(job_id: str, services: ServicesDep, principal: CurrentPrincipal) -> Job:
-    """The job, if the caller may see it; otherwise 404, exactly as for a missing one."""
+async def get_visible_job(job_id: str, services: ServicesDep, principal: CurrentPrincipal) -> Job:
+    """The job, if the caller may see it; otherwise 404, exactly as for a missing one.
+
+    ``async`` on purpose, like the other cheap dependencies: a store read is a memory lookup
+    (cluster) or one indexed SQLite row (embedded), cheaper than a hop to the thread pool
+    on every poll."""
     job = services.store.get(job_id)
     if job is None or not principal.may_access(job.tenant_id, job.company_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id!r} not found")

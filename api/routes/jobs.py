@@ -50,7 +50,7 @@ def list_company_jobs(
     response_model=JobView,
     responses={**NOT_FOUND, 304: {"description": "Unchanged since the given ETag."}},
 )
-def get_job(
+async def get_job(
     job: VisibleJob,
     response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
