@@ -234,7 +234,8 @@ def test_job_deadline_fails_the_resource(operator: KubernetesEmulator) -> None:
     set_job_condition(operator, name, "Failed", "DeadlineExceeded", message)
     wait_for(lambda: phase_of(operator, name) == "failed")
     status = resource(operator, name)["status"]
-    assert status["error"] == f"DeadlineExceeded: {message}"
+    deadline = child_jobs(operator, name)[0]["spec"]["activeDeadlineSeconds"]
+    assert status["error"] == f"timed out after {deadline} s (DeadlineExceeded: {message})"
     assert status["progress"] == 30
     assert condition(status, "Failed")["reason"] == "DeadlineExceeded"
     wait_for(lambda: "Failed" in reasons(operator, name))
