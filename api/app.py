@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
+from kubernetes import client
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookkeeper_jobs.api.cluster import cluster_services
@@ -35,14 +36,20 @@ Every route but the health probes needs `Authorization: Bearer <API key or JWT>`
 
 
 def create_app(
-    settings: Settings, *, task_table: TaskTable | None = None, run_workers: bool = True
+    settings: Settings,
+    *,
+    task_table: TaskTable | None = None,
+    run_workers: bool = True,
+    api_client: client.ApiClient | None = None,
 ) -> FastAPI:
+    """The app. In cluster mode it talks to the API server through ``api_client`` (the
+    caller keeps and closes it) or, without one, in-cluster credentials or ``KUBECONFIG``."""
     table = task_table if task_table is not None else task_table_for(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.job_store == "kubernetes":
-            services, stop_services = cluster_services(settings)
+            services, stop_services = cluster_services(settings, api_client)
         else:
             services, stop_services = build_services(settings), lambda: None
         app.state.services = services

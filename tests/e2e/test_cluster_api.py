@@ -1,0 +1,353 @@
+"""Cluster mode end to end on one machine: every request goes over real HTTP to the real app
+(KubernetesJobStore over its watch cache), which creates BookkeepingJob resources in the
+emulated API server; the real operator (kopf) runs each as a batch/v1 Job; the test kubelet
+runs that Job's pod, the real ``bkjobs task run --job <ns>/<name>``, which reports through
+the status subresource. ``conftest.py`` has the wiring."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bookkeeper_jobs.operator.manifests import job_name
+from bookkeeper_jobs.resource import API_VERSION, KIND, PLURAL
+from tests.api.harness import TERMINAL, wait_for_status
+from tests.contract.cluster_backend import NAMESPACE
+from tests.k8s.emulator import ApiError
+
+from .conftest import COMPANY, JOBS, OTHER_COMPANY, TENANT, Cluster
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bank-statement.csv"
+SAMPLE_ROWS = 300
+BIG_ROWS = 60_000
+"""Enough for several seconds of importing: the cancellation lands while it runs."""
+MERCHANTS = ("STARBUCKS STORE", "SHELL OIL", "OFFICE DEPOT #", "UBER *TRIP", "COSTCO WHSE #")
+CANCEL_WITHIN_SECONDS = 5.0
+CLEANUP_SECONDS = 10.0
+STREAM_SECONDS = 60.0
+
+
+@pytest.fixture
+def http(cluster: Cluster) -> Iterator[httpx.Client]:
+    """Authenticated with the key of tenant t1 (companies c1 and c2)."""
+    with cluster.client() as client:
+        yield client
+
+
+def upload(http: httpx.Client, company_id: str, content: bytes, filename: str) -> str:
+    response = http.post(
+        "/api/jobs/upload-and-categorize",
+        data={"company_id": company_id, "tenant_id": TENANT},
+        files={"file": (filename, content, "text/csv")},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending"
+    job_id: str = response.json()["job_id"]
+    assert response.headers["Location"] == f"/api/jobs/{job_id}"
+    return job_id
+
+
+def start(http: httpx.Client, job_type: str, **fields: Any) -> str:
+    body = {"company_id": COMPANY, "tenant_id": TENANT, **fields}
+    response = http.post(f"/api/jobs/{job_type}", json=body)
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
+def big_statement(rows: int) -> bytes:
+    """``rows`` distinct, valid rows (like ``bench/make_statement.py``, without bad ones)."""
+    lines = ["Date,Description,Amount\n"]
+    for index in range(rows):
+        month, day = 1 + index % 12, 1 + index % 28
+        merchant = MERCHANTS[index % len(MERCHANTS)]
+        amount = f"-{1 + index % 500}.{index % 100:02d}"
+        lines.append(f"{month:02d}/{day:02d}/2025,{merchant} {index},{amount}\n")
+    return "".join(lines).encode()
+
+
+def condition(resource: dict[str, Any], kind: str) -> dict[str, Any]:
+    conditions = (resource.get("status") or {}).get("conditions") or []
+    found: list[dict[str, Any]] = [c for c in conditions if c.get("type") == kind]
+    assert len(found) == 1, conditions
+    return found[0]
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.02)
+    return result
+
+
+def wait_for_progress(http: httpx.Client, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The job's view once its task reported progress above 0."""
+
+    def progressed() -> dict[str, Any] | None:
+        view: dict[str, Any] = http.get(f"/api/jobs/{job_id}").json()
+        return view if view["progress"] > 0 or view["status"] in TERMINAL else None
+
+    result: dict[str, Any] = wait_until(progressed, timeout, f"progress of {job_id}")
+    return result
+
+
+def job_gone(cluster: Cluster, job_id: str) -> bool:
+    try:
+        cluster.backend.emulator.get(JOBS, NAMESPACE, job_name(job_id))
+    except ApiError as error:
+        if error.code == 404:
+            return True
+        raise
+    return False
+
+
+def pods_stopped(cluster: Cluster, job_id: str) -> bool:
+    return all(run.finished.is_set() for run in cluster.kubelet.runs(job_name(job_id)))
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def mark_requests(cluster: Cluster) -> str:
+    """Send the emulator a request to find in its request log (it keeps the last 1000)."""
+    marker = f"/api/v1/namespaces/{NAMESPACE}/configmaps/e2e-marker-{uuid.uuid4().hex}"
+    with httpx.Client(base_url=cluster.backend.emulator.url) as raw:
+        assert raw.get(marker).status_code == 404
+    return marker
+
+
+def requests_since(cluster: Cluster, marker: str) -> list[tuple[str, str]]:
+    """The requests the emulator served after the marker, as ``(method, path?query)``."""
+    log = cluster.backend.emulator.requests
+    index = log.index(("GET", marker))
+    return log[index + 1 :]
+
+
+@dataclass
+class Event:
+    id: int
+    name: str
+    data: dict[str, Any]
+
+
+def read_events(http: httpx.Client, job_id: str) -> list[Event]:
+    """Every Server-Sent Event until the server ends the stream."""
+    events: list[Event] = []
+    fields: dict[str, str] = {}
+    deadline = time.monotonic() + STREAM_SECONDS
+    with http.stream("GET", f"/api/jobs/{job_id}/events") as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            assert time.monotonic() < deadline, "the stream did not end"
+            if line:
+                name, _, value = line.partition(": ")
+                fields[name] = value
+                continue
+            events.append(Event(int(fields["id"]), fields["event"], json.loads(fields["data"])))
+            fields = {}
+    assert not fields, f"a partial event at the end: {fields}"
+    return events
+
+
+def test_the_api_is_ready_once_its_watch_cache_synced(cluster: Cluster) -> None:
+    with cluster.client(token=None) as anonymous:
+        wait_until(lambda: anonymous.get("/readyz").status_code == 200, 10, "/readyz")
+        assert anonymous.get("/readyz").json() == {"status": "ready"}
+        assert anonymous.get("/healthz").status_code == 200
+
+
+def test_an_upload_runs_as_one_kubernetes_job_to_complete(
+    cluster: Cluster, http: httpx.Client
+) -> None:
+    job_id = upload(http, COMPANY, SAMPLE.read_bytes(), "bank-statement.csv")
+
+    followed = cluster.follow(http, job_id)
+
+    view = followed.view
+    assert view["status"] == "complete", cluster.pod_logs(job_id)
+    assert followed.progress == sorted(followed.progress), "progress went down"
+    assert followed.progress[-1] == 100
+    assert view["result"]["imported"] == SAMPLE_ROWS
+    assert view["result"]["row_errors"] == 0
+    categorization = view["result"]["categorization"]
+    assert categorization["processed"] == SAMPLE_ROWS
+    assert categorization["model"]["trained"], "the approved history was not learned"
+    assert categorization["by_source"]["rule"] > 0
+    assert categorization["by_source"]["model"] > 0
+
+    resource = cluster.resource(job_id)
+    assert resource["status"]["phase"] == "complete"
+    assert resource["status"]["progress"] == 100
+    assert condition(resource, "Succeeded")["status"] == "True"
+    assert condition(resource, "Failed")["status"] == "False"
+
+    created = cluster.jobs_created_for(job_id)
+    assert len(created) == 1, [job["metadata"]["name"] for job in created]
+    job = created[0]
+    assert job["metadata"]["name"] == job_name(job_id)
+    [owner] = job["metadata"]["ownerReferences"]
+    assert (owner["apiVersion"], owner["kind"], owner["name"]) == (API_VERSION, KIND, job_id)
+    assert owner["uid"] == resource["metadata"]["uid"]
+    assert owner["controller"] is True
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["bkjobs", "task", "run", "--job", f"{NAMESPACE}/{job_id}"]
+    finished = cluster.kubelet.wait_for_job(NAMESPACE, job_name(job_id), "Complete")
+    assert finished["status"]["succeeded"] == 1
+    [pod] = cluster.kubelet.runs(job_name(job_id))
+    assert pod.exit_code == 0
+
+
+def test_categorize_and_bulk_approve_complete_through_the_api(
+    cluster: Cluster, http: httpx.Client
+) -> None:
+    categorize_id = start(http, "categorize", limit=10)
+    categorized = cluster.follow(http, categorize_id).view
+    assert categorized["status"] == "complete", categorized
+    assert categorized["progress"] == 100
+    assert categorized["result"]["requested"] == 10
+    assert categorized["result"]["processed"] == 10
+
+    with cluster.ledger() as ledger:
+        ids = [t.id for t in ledger.list_transactions(COMPANY, approval="pending", limit=20)]
+        [foreign] = [t.id for t in ledger.list_transactions(OTHER_COMPANY, limit=1)]
+    assert len(ids) == 20
+    approve_id = start(http, "bulk-approve", transaction_ids=[*ids, foreign])
+    approved = cluster.follow(http, approve_id).view
+
+    assert approved["status"] == "complete", approved
+    result = approved["result"]
+    assert result["requested"] == 21
+    assert result["approved"] == 20
+    assert result["not_found"] == [foreign]
+    assert result["not_found_count"] == 1
+    with cluster.ledger() as ledger:
+        assert {t.approval for t in ledger.get_transactions(COMPANY, ids)} == {"approved"}
+        assert ledger.get_transactions(OTHER_COMPANY, [foreign])[0].approval == "pending"
+    for job_id in (categorize_id, approve_id):
+        assert cluster.resource(job_id)["status"]["phase"] == "complete"
+        assert len(cluster.jobs_created_for(job_id)) == 1
+
+
+def test_events_stream_a_job_to_its_end_from_the_watch_cache(
+    cluster: Cluster, http: httpx.Client
+) -> None:
+    job_id = start(http, "categorize", limit=5)
+
+    events = read_events(http, job_id)
+
+    assert len(events) >= 2, events
+    assert {event.name for event in events} == {"status"}
+    assert all(event.data["id"] == job_id for event in events)
+    versions = [event.id for event in events]
+    assert versions == sorted(set(versions))
+    progress = [event.data["progress"] for event in events]
+    assert progress == sorted(progress)
+    assert all(event.data["status"] not in TERMINAL for event in events[:-1])
+    last = events[-1].data
+    assert last["status"] == "complete", cluster.pod_logs(job_id)
+    assert last["progress"] == 100
+    assert http.get(f"/api/jobs/{job_id}").json() == last
+
+    # A finished job's stream is its one last event, and costs the API server no request.
+    marker = mark_requests(cluster)
+    assert [event.data for event in read_events(http, job_id)] == [last]
+    path = f"/{PLURAL}/{job_id}"
+    assert not [request for request in requests_since(cluster, marker) if path in request[1]]
+
+
+def test_cancel_stops_a_running_job_and_its_pod(cluster: Cluster, http: httpx.Client) -> None:
+    job_id = upload(http, OTHER_COMPANY, big_statement(BIG_ROWS), "big.csv")
+    running = wait_for_progress(http, job_id)  # the pod is importing rows
+    assert running["status"] == "running"
+    assert running["progress"] < 100
+    [pod] = wait_until(lambda: cluster.kubelet.runs(job_name(job_id)), 5, "the pod")
+    assert pod.pid is not None and not pod.finished.is_set()
+
+    asked = time.monotonic()
+    response = http.post(f"/api/jobs/{job_id}/cancel")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] in {"running", "cancelled"}
+    view = wait_for_status(http, job_id, {"cancelled"}, timeout=CANCEL_WITHIN_SECONDS)
+
+    assert time.monotonic() - asked <= CANCEL_WITHIN_SECONDS
+    assert view["finished_at"] is not None
+    wait_until(lambda: job_gone(cluster, job_id), CLEANUP_SECONDS, "the Job to be deleted")
+    wait_until(lambda: pods_stopped(cluster, job_id), CLEANUP_SECONDS, "the pod to stop")
+    assert not process_alive(pod.pid)
+    assert pod.exit_code != 0  # stopped by the pod's deletion, not finished
+    resource = cluster.resource(job_id)
+    assert resource["spec"]["cancelRequested"] is True
+    assert resource["status"]["phase"] == "cancelled"
+    assert condition(resource, "Cancelled")["status"] == "True"
+    with cluster.ledger() as ledger:
+        assert 1 < ledger.count_transactions(OTHER_COMPANY) < BIG_ROWS  # 1: the seeded row
+    time.sleep(0.5)
+    assert http.get(f"/api/jobs/{job_id}").json()["status"] == "cancelled"
+    assert http.post(f"/api/jobs/{job_id}/cancel").status_code == 409
+
+
+def test_an_upload_of_bad_rows_fails_naming_the_lines(cluster: Cluster, http: httpx.Client) -> None:
+    content = (
+        b"Date,Description,Amount\n"
+        b"13/45/2024,STARBUCKS STORE 1187,-4.50\n"
+        b"01/02/2024,SHELL OIL 57444,12.3.4\n"
+        b"01/03/2024,UBER *TRIP,N/A\n"
+    )
+    job_id = upload(http, COMPANY, content, "bad.csv")
+
+    view = cluster.follow(http, job_id).view
+
+    assert view["status"] == "failed", view
+    assert view["error"] is not None
+    for line in ("line 2", "line 3", "line 4"):
+        assert line in view["error"], view["error"]
+    # The task wrote "failed" itself and exited 0: the Job completes, and the operator's
+    # reflection of that leaves the task's own error alone.
+    cluster.kubelet.wait_for_job(NAMESPACE, job_name(job_id), "Complete")
+    [pod] = cluster.kubelet.runs(job_name(job_id))
+    assert pod.exit_code == 0
+    resource = cluster.resource(job_id)
+    assert resource["status"]["phase"] == "failed"
+    assert condition(resource, "Failed")["status"] == "True"
+    assert condition(resource, "Failed")["reason"] == "TaskFailed"
+    time.sleep(0.5)
+    assert http.get(f"/api/jobs/{job_id}").json()["error"] == view["error"]
+
+
+def test_a_company_lists_its_jobs_newest_first(cluster: Cluster, http: httpx.Client) -> None:
+    first = start(http, "categorize", limit=1)
+    second = start(http, "categorize", limit=1)
+
+    response = http.get(f"/api/jobs/company/{COMPANY}")
+
+    assert response.status_code == 200, response.text
+    listing = response.json()
+    jobs = listing["jobs"]
+    assert [job["id"] for job in jobs[:2]] == [second, first]
+    assert listing["count"] == len(jobs)
+    assert {(job["company_id"], job["tenant_id"]) for job in jobs} == {(COMPANY, TENANT)}
+    created = [datetime.fromisoformat(job["created_at"]) for job in jobs]
+    assert created == sorted(created, reverse=True)
+    for job_id in (first, second):
+        assert cluster.follow(http, job_id).view["status"] == "complete"
+    other = http.get(f"/api/jobs/company/{OTHER_COMPANY}").json()["jobs"]
+    assert not {first, second} & {job["id"] for job in other}
