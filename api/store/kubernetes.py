@@ -8,7 +8,6 @@ lifecycle; this store only asks for things.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import cast
@@ -16,7 +15,13 @@ from typing import cast
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from bookkeeper_jobs.api.store.protocol import JobPage, Submission, decode_cursor, encode_cursor
+from bookkeeper_jobs.api.store.protocol import (
+    JobPage,
+    Submission,
+    decode_cursor,
+    encode_cursor,
+    follow_changes,
+)
 from bookkeeper_jobs.api.store.watch_cache import Resource, WatchCache
 from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
 from bookkeeper_jobs.jobs import Job, JobSpec, new_job_id, utcnow
@@ -126,18 +131,13 @@ class KubernetesJobStore:
         self._cache.upsert(patched)
         return job_from_resource(patched)
 
-    async def watch(self, job_id: str) -> AsyncIterator[Job]:
-        seen = -1
-        while True:
-            job = self.get(job_id)
-            if job is None:
-                return
-            if job.version != seen:
-                seen = job.version
-                yield job
-            if job.status.phase.is_terminal:
-                return
-            await asyncio.sleep(WATCH_POLL_SECONDS)
+    def watch(self, job_id: str) -> AsyncIterator[Job]:
+        """Fed by the watch cache: each poll is a memory read."""
+
+        async def read(name: str) -> Job | None:
+            return self.get(name)
+
+        return follow_changes(read, job_id, interval=WATCH_POLL_SECONDS)
 
     def sweep(self, *, older_than: datetime) -> int:
         deleted = 0

@@ -22,7 +22,13 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from bookkeeper_jobs.api.store.protocol import JobPage, Submission, decode_cursor, encode_cursor
+from bookkeeper_jobs.api.store.protocol import (
+    JobPage,
+    Submission,
+    decode_cursor,
+    encode_cursor,
+    follow_changes,
+)
 from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
 from bookkeeper_jobs.jobs import (
     Condition,
@@ -235,18 +241,13 @@ class LocalJobStore:
         assert cancelled is not None
         return cancelled
 
-    async def watch(self, job_id: str) -> AsyncIterator[Job]:
-        seen = 0
-        while True:
-            job = await asyncio.to_thread(self.get, job_id)
-            if job is None:
-                return
-            if job.version != seen:
-                seen = job.version
-                yield job
-            if job.status.phase.is_terminal:
-                return
-            await asyncio.sleep(WATCH_POLL_SECONDS)
+    def watch(self, job_id: str) -> AsyncIterator[Job]:
+        """Polls the row (one indexed read in a worker thread) for version changes."""
+
+        async def read(name: str) -> Job | None:
+            return await asyncio.to_thread(self.get, name)
+
+        return follow_changes(read, job_id, interval=WATCH_POLL_SECONDS)
 
     def sweep(self, *, older_than: datetime) -> int:
         with self.db.transaction() as conn:

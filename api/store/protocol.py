@@ -7,9 +7,10 @@ resources. The contract suite in ``tests/contract`` runs against every backend.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -62,6 +63,21 @@ class JobStore(Protocol):
 
     def ready(self) -> bool:
         """True once the store can answer reads (a cluster cache has synced)."""
+
+
+async def follow_changes(
+    read: Callable[[str], Awaitable[Job | None]], job_id: str, *, interval: float = 0.2
+) -> AsyncIterator[Job]:
+    """``JobStore.watch`` for stores whose reads are cheap: read every ``interval`` seconds
+    and yield when the version changed, until the job ends or disappears."""
+    seen: int | None = None
+    while (job := await read(job_id)) is not None:
+        if job.version != seen:
+            seen = job.version
+            yield job
+        if job.status.phase.is_terminal:
+            return
+        await asyncio.sleep(interval)
 
 
 def encode_cursor(created_at: datetime, job_id: str) -> str:
