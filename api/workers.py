@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
 from bookkeeper_jobs.api.store.local import SQLiteDatabase
-from bookkeeper_jobs.api.store.local_lifecycle import Claim, JobLifecycle, RetryPolicy
+from bookkeeper_jobs.api.store.local_lifecycle import Claim, JobLifecycle, Lease, RetryPolicy
 from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
 from bookkeeper_jobs.settings import Settings
 from bookkeeper_jobs.tasks.registry import DEFAULT_TASKS, TaskTable, resolve_task
@@ -128,6 +128,8 @@ class AttemptWatch:
         elif outcome == "timeout":
             timeout = f"timed out after {self.settings.job_timeout:g} s"
             self.lifecycle.fail(job.id, attempt, timeout, retryable=False)
+        elif outcome == "lost":
+            pass
         elif outcome == "shutdown":
             self.lifecycle.fail(job.id, attempt, "the worker shut down", retryable=True)
         else:
@@ -146,8 +148,11 @@ class AttemptWatch:
             reason = ""
             if now >= next_renewal:
                 next_renewal = now + LEASE_RENEW_SECONDS
-                if self._renew_and_check_cancel():
+                lease = self._renew()
+                if lease is Lease.CANCEL_REQUESTED:
                     reason = "cancelled"
+                elif lease is Lease.LOST:
+                    reason = "lost"  # the attempt ended (or was recovered): nothing to record
             elif self.lifecycle.cancel_requested(self.claim.job.id):
                 reason = "cancelled"
             if not reason and now >= deadline:
@@ -158,7 +163,7 @@ class AttemptWatch:
                 stop_process(child)
                 return reason
 
-    def _renew_and_check_cancel(self) -> bool:
+    def _renew(self) -> Lease:
         job, attempt = self.claim.job, self.claim.attempt
         return self.lifecycle.renew_lease(job.id, attempt, self.settings.lease_seconds)
 

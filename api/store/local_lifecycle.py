@@ -9,6 +9,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from bookkeeper_jobs.api.store.local import (
@@ -30,6 +31,12 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         return float(min(self.backoff_max, self.backoff * 2 ** (attempt - 1)))
+
+
+class Lease(StrEnum):
+    HELD = "held"
+    CANCEL_REQUESTED = "cancel-requested"
+    LOST = "lost"
 
 
 @dataclass(frozen=True)
@@ -75,15 +82,18 @@ class JobLifecycle:
         claimed = self._get(job.id)
         return Claim(job=claimed, attempt=attempt)
 
-    def renew_lease(self, job_id: str, attempt: int, lease_seconds: float) -> bool:
-        """Extend the lease; returns whether cancellation was requested."""
+    def renew_lease(self, job_id: str, attempt: int, lease_seconds: float) -> Lease:
+        """Extend the lease of a running attempt. ``LOST`` means the attempt is no longer
+        running (it just finished or was scheduled for retry, or it was recovered)."""
         conn = self.db.connection()
         row = conn.execute(
             "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND attempts = ?"
             " AND phase = 'running' RETURNING cancel_requested",
             (to_epoch(utcnow()) + lease_seconds, job_id, attempt),
         ).fetchone()
-        return row is None or bool(row["cancel_requested"])
+        if row is None:
+            return Lease.LOST
+        return Lease.CANCEL_REQUESTED if row["cancel_requested"] else Lease.HELD
 
     def cancel_requested(self, job_id: str) -> bool:
         row = self.db.fetch_one("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
@@ -111,7 +121,8 @@ class JobLifecycle:
     def mark_cancelled(self, job_id: str) -> None:
         with self.db.transaction() as conn:
             row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is not None and not JobPhase(row["phase"]).is_terminal:
+            requested = row is not None and row["cancel_requested"]
+            if requested and not JobPhase(row["phase"]).is_terminal:
                 finish_cancelled(conn, row_to_job(row), utcnow())
 
     def recover_expired(self) -> int:

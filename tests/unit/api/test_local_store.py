@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bookkeeper_jobs.api.store.local import LocalJobStore
-from bookkeeper_jobs.api.store.local_lifecycle import JobLifecycle, RetryPolicy
+from bookkeeper_jobs.api.store.local_lifecycle import JobLifecycle, Lease, RetryPolicy
 from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase, UploadAndCategorizeSpec
 
 
@@ -86,3 +86,28 @@ def test_a_bad_cursor_is_a_value_error(tmp_path: Path) -> None:
     store, _ = make(tmp_path)
     with pytest.raises(ValueError, match="cursor"):
         store.list_company("c1", cursor="not-a-cursor")
+
+
+def test_a_lease_renewed_after_the_attempt_ended_is_lost_not_a_cancel(tmp_path: Path) -> None:
+    """The supervisor may renew just after its child scheduled a retry: that must not read
+    as a cancellation (it once cancelled jobs that were waiting to be retried)."""
+    store, lifecycle = make(tmp_path)
+    job_id = store.submit(CategorizeSpec(company_id="c1", tenant_id="t1")).job.id
+    claim = lifecycle.claim_next("w1", 10)
+    assert claim is not None
+    assert lifecycle.renew_lease(job_id, claim.attempt, 10) is Lease.HELD
+    lifecycle.fail(job_id, claim.attempt, "locked", retryable=True)
+    assert lifecycle.renew_lease(job_id, claim.attempt, 10) is Lease.LOST
+    lifecycle.mark_cancelled(job_id)
+    job = store.get(job_id)
+    assert job is not None
+    assert job.status.phase is JobPhase.PENDING
+
+
+def test_a_requested_cancel_shows_in_the_lease(tmp_path: Path) -> None:
+    store, lifecycle = make(tmp_path)
+    job_id = store.submit(CategorizeSpec(company_id="c1", tenant_id="t1")).job.id
+    claim = lifecycle.claim_next("w1", 10)
+    assert claim is not None
+    store.cancel(job_id)
+    assert lifecycle.renew_lease(job_id, claim.attempt, 10) is Lease.CANCEL_REQUESTED
