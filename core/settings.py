@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     operator_peering: str = ""
     """kopf peering name so only one operator replica acts; empty runs standalone."""
 
+    operator_priority: int | None = None
+    """kopf peering priority of this operator: the live peer with the highest one acts, the
+    others pause (equal priorities pause all). None draws a random one per process."""
+
     operator_health_port: int = Field(default=8080, ge=1, le=65535)
     """Port of the operator's liveness endpoint."""
 

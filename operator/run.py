@@ -2,7 +2,9 @@
 
 :func:`run_operator` loads the credentials (in-cluster, else a kubeconfig), builds the
 handlers' context and runs kopf until ``stop_flag`` is set (or SIGTERM/SIGINT when it runs
-in the main thread). Peering, scope and the liveness endpoint come from the settings.
+in the main thread). Peering, scope and the liveness endpoint come from the settings; with a
+peering name, each process takes its own priority (:func:`peering_priority`), so that of
+several replicas exactly one handles objects and the others pause until it is gone.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bookkeeper_jobs.operator.context import (
     load_configuration,
 )
 from bookkeeper_jobs.operator.handlers import build_registry
+from bookkeeper_jobs.operator.startup import peering_priority
 from bookkeeper_jobs.settings import Settings
 
 Flag = asyncio.Event | threading.Event
@@ -53,6 +56,7 @@ def run_operator(
                 registry=registry,
                 standalone=not settings.operator_peering,
                 peering_name=settings.operator_peering or None,
+                priority=peering_priority(settings) if settings.operator_peering else None,
                 clusterwide=settings.operator_cluster_wide,
                 namespaces=[]
                 if settings.operator_cluster_wide

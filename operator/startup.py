@@ -8,6 +8,7 @@ Annotations, not ``status.kopf``: the CRD's structural schema would prune that.
 from __future__ import annotations
 
 import logging
+import random
 
 import kopf
 
@@ -22,6 +23,24 @@ WATCH_SERVER_TIMEOUT = 300.0
 WATCH_CLIENT_TIMEOUT = 330.0
 """The client's bound on one watch request, in case the server does not end it."""
 CONNECT_TIMEOUT = 30.0
+PRIORITY_RANGE = (1, 2**31 - 1)
+"""Where a replica's random peering priority comes from: two replicas draw the same one (and
+both pause, kopf's rule for equal priorities) about once in two billion starts."""
+
+
+def peering_priority(settings: Settings) -> int:
+    """This process's kopf peering priority: ``BKJOBS_OPERATOR_PRIORITY``, else random.
+
+    kopf pauses every operator that sees a live peer with a higher priority, and all of them
+    when priorities are equal (https://docs.kopf.dev/en/latest/peering/). Replicas of one
+    Deployment share their settings, so each draws its own priority: exactly one acts, and
+    when it stops (its keep-alive is withdrawn on exit, or expires after kopf's peering
+    lifetime) the one with the next highest priority resumes. An operator started by hand
+    with ``BKJOBS_OPERATOR_PRIORITY=2147483647`` outranks every replica.
+    """
+    if settings.operator_priority is not None:
+        return settings.operator_priority
+    return random.randint(*PRIORITY_RANGE)
 
 
 def configure(kopf_settings: kopf.OperatorSettings, settings: Settings) -> None:

@@ -5,8 +5,8 @@
 #     against Kubernetes 1.29.0 (the chart's minimum) and the newest schemas it bundles;
 #   - the task Job the operator would build from the chart's BKJOBS_TASK_TEMPLATE
 #     (scripts/render-task-job.py), validated the same way.
-# Custom resources (ServiceMonitor) have no bundled schema: kubernetes-validate warns and
-# passes them; the BookkeepingJob schema itself is tested by tests/unit/test_crd.py.
+# Custom resources (ServiceMonitor, KopfPeering) have no bundled schema: kubernetes-validate
+# warns and passes them; the BookkeepingJob schema itself is tested by tests/unit/test_crd.py.
 # Needs the venv's python and kubernetes-validate first on PATH (`make chart-check` does it).
 set -euo pipefail
 cd "$(dirname "$0")/.."

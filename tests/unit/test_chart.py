@@ -138,3 +138,40 @@ def test_every_container_is_locked_down() -> None:
             assert context["readOnlyRootFilesystem"] is True
             assert context["allowPrivilegeEscalation"] is False
             assert context["capabilities"] == {"drop": ["ALL"]}
+
+
+@pytest.mark.parametrize(
+    ("values_file", "kind", "resource", "replicas"),
+    [
+        ("ci/default-values.yaml", "KopfPeering", "kopfpeerings", 1),
+        ("ci/prod-values.yaml", "ClusterKopfPeering", "clusterkopfpeerings", 2),
+    ],
+)
+def test_operator_replicas_peer_so_that_one_acts(
+    values_file: str, kind: str, resource: str, replicas: int
+) -> None:
+    docs = render(values_file)
+    crds = {d["spec"]["names"]["kind"] for d in docs if d["kind"] == "CustomResourceDefinition"}
+    assert {"KopfPeering", "ClusterKopfPeering"} <= crds
+    [peering] = [d for d in docs if d["apiVersion"] == "kopf.dev/v1"]
+    assert peering["kind"] == kind
+    assert peering["metadata"]["name"] == "bookkeeper-jobs"
+    assert peering["metadata"].get("namespace") == ("books" if kind == "KopfPeering" else None)
+    env = operator_env(docs)
+    assert env["BKJOBS_OPERATOR_PEERING"] == "bookkeeper-jobs"
+    assert env["POD_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert find(docs, "Deployment", "-operator")["spec"]["replicas"] == replicas
+    rules = [
+        rule
+        for role in docs
+        if role["kind"] in RBAC_KINDS
+        for rule in role["rules"]
+        if "kopf.dev" in rule["apiGroups"]
+    ]
+    assert rules == [
+        {
+            "apiGroups": ["kopf.dev"],
+            "resources": [resource],
+            "verbs": ["get", "list", "watch", "patch"],
+        }
+    ]

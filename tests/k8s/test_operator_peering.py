@@ -1,0 +1,117 @@
+"""Two real operators (``run_operator`` under kopf, in threads) peering through one
+KopfPeering in the emulated API server: only the one with the higher priority acts, the
+other pauses and takes over once the first one is gone.
+
+kopf pauses an operator that sees a live peer with a higher priority (and every operator
+when priorities are equal), https://docs.kopf.dev/en/latest/peering/. A peered operator
+starts paused until it has read the peering object, so the lower one never acts at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bookkeeper_jobs.operator.manifests import job_name
+from bookkeeper_jobs.settings import Settings, load_settings
+from tests.k8s.emulator import KubernetesEmulator
+from tests.k8s.test_operator import (
+    CRD,
+    IMAGE,
+    JOBS,
+    NS,
+    child_jobs,
+    reasons,
+    running_operator,
+    submit,
+    wait_for,
+    wait_pending,
+)
+
+PEERING_CRDS = (
+    Path(__file__).parents[2] / "charts" / "bookkeeper-jobs" / "crds" / "kopf-peering.yaml"
+)
+PEERINGS = "kopf.dev/v1/kopfpeerings"
+PEERING = "bookkeeper-jobs"
+HIGH, LOW = 200, 100
+RESUMED = "Resuming operations after the pause"
+JOB_CREATES = ("POST", f"/apis/batch/v1/namespaces/{NS}/jobs")
+
+
+@pytest.fixture
+def api(k8s_api: KubernetesEmulator) -> KubernetesEmulator:
+    k8s_api.load_crd(CRD)
+    k8s_api.load_crd(PEERING_CRDS)
+    body = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": PEERING}}
+    k8s_api.create(PEERINGS, NS, body)
+    return k8s_api
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        kubernetes_namespace=NS,
+        data_dir=tmp_path / "data",
+        sweep_interval=60,
+        task_template={"image": IMAGE},
+        operator_peering=PEERING,
+    )
+
+
+def peers(api: KubernetesEmulator) -> dict[str, Any]:
+    """The peering object's status: one ``{priority, lifetime, lastseen}`` per live peer."""
+    return dict(api.get(PEERINGS, NS, PEERING).get("status") or {})
+
+
+def priorities(api: KubernetesEmulator) -> list[int]:
+    return sorted(int(peer["priority"]) for peer in peers(api).values())
+
+
+def job_creates(api: KubernetesEmulator) -> int:
+    return sum(1 for method, path in api.requests if (method, path.split("?")[0]) == JOB_CREATES)
+
+
+def resumed(caplog: pytest.LogCaptureFixture) -> int:
+    return sum(1 for record in caplog.records if record.getMessage().startswith(RESUMED))
+
+
+def test_only_the_higher_priority_operator_acts_until_it_stops(
+    api: KubernetesEmulator, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="kopf")
+    high = settings.model_copy(update={"operator_priority": HIGH})
+    low = settings.model_copy(update={"operator_priority": LOW})
+    with contextlib.ExitStack() as high_running:
+        high_running.enter_context(running_operator(api, high))
+        wait_for(lambda: priorities(api) == [HIGH] and resumed(caplog) == 1)
+        with running_operator(api, low):
+            wait_for(lambda: priorities(api) == [LOW, HIGH])
+
+            first = submit(api)
+            [job] = [wait_pending(api, first)]
+            wait_for(lambda: "JobCreated" in reasons(api, first))
+            time.sleep(1.0)  # room for a second operator to (wrongly) act as well
+            assert child_jobs(api, first) == [job]
+            assert reasons(api, first).count("JobCreated") == 1
+            assert job_creates(api) == 1  # the create handler ran once, in one operator
+            assert resumed(caplog) == 1  # the low one never left its initial pause
+
+            # On a clean exit kopf withdraws its keep-alive: the low one resumes at once.
+            high_running.close()
+            wait_for(lambda: priorities(api) == [LOW])
+            wait_for(lambda: resumed(caplog) == 2)
+
+            second = submit(api)
+            taken_over = wait_pending(api, second)
+            assert taken_over["metadata"]["name"] == job_name(second)
+            wait_for(lambda: "JobCreated" in reasons(api, second))
+            assert job_creates(api) == 2
+            assert child_jobs(api, first) == [job]  # not handled again after the takeover
+            assert reasons(api, first).count("JobCreated") == 1
+            assert len(api.list(JOBS, NS)) == 2
+        wait_for(lambda: peers(api) == {})
