@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import jwt
 import uvicorn
+from fastapi import FastAPI
 
 from bookkeeper_jobs.api.app import create_app
 from bookkeeper_jobs.ledger import Ledger
@@ -109,16 +110,18 @@ class LiveServer:
 @contextmanager
 def serve(settings: Settings, *, run_workers: bool = True) -> Iterator[LiveServer]:
     """Start the app with its workers; on exit, stop uvicorn so the lifespan stops them."""
+    with serve_app(create_app(settings, run_workers=run_workers)) as base_url:
+        yield LiveServer(settings=settings, base_url=base_url)
+
+
+@contextmanager
+def serve_app(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free 127.0.0.1 port; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings, run_workers=run_workers),
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -128,7 +131,7 @@ def serve(settings: Settings, *, run_workers: bool = True) -> Iterator[LiveServe
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the API server did not start")
             time.sleep(0.02)
-        yield LiveServer(settings=settings, base_url=f"http://127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(SHUTDOWN_SECONDS)

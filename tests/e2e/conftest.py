@@ -13,9 +13,6 @@ in cluster mode), and company ``c1`` gets rules and approved history to learn fr
 from __future__ import annotations
 
 import datetime
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,8 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from bookkeeper_jobs.api.app import create_app
 from bookkeeper_jobs.ledger import Ledger, NewTransaction
@@ -34,11 +29,10 @@ from bookkeeper_jobs.operator.manifests import job_name
 from bookkeeper_jobs.settings import Grant, Settings
 from tests.api.harness import (
     KEY_A,
-    SHUTDOWN_SECONDS,
-    STARTUP_SECONDS,
     Followed,
     LiveServer,
     follow_job,
+    serve_app,
 )
 from tests.contract.cluster_backend import NAMESPACE, KubernetesBackend, task_environment
 from tests.k8s.emulator import Change
@@ -164,33 +158,6 @@ def seed_row(description: str, amount: str, *, day: int) -> NewTransaction:
         amount=Decimal(amount),
         currency="USD",
     )
-
-
-@contextmanager
-def serve_app(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free 127.0.0.1 port (as ``tests/api/harness.py``
-    does, for an app built here); yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(SHUTDOWN_SECONDS)
-        sock.close()
-        if thread.is_alive():
-            raise RuntimeError("the API server did not stop")
 
 
 @pytest.fixture(scope="module")
