@@ -30,6 +30,8 @@ class OperatorContext:
     batch: client.BatchV1Api
     custom: client.CustomObjectsApi
     artifacts: ArtifactStore
+    priority: int | None = None
+    """The kopf peering priority ``run_operator`` gave this operator; ``None`` standalone."""
 
 
 def job_template(settings: Settings) -> JobTemplateConfig:
@@ -56,7 +58,9 @@ def load_configuration(kubeconfig: Path | None = None) -> client.Configuration:
     return configuration
 
 
-def build_context(settings: Settings, configuration: client.Configuration) -> OperatorContext:
+def build_context(
+    settings: Settings, configuration: client.Configuration, priority: int | None = None
+) -> OperatorContext:
     api_client = client.ApiClient(configuration)
     return OperatorContext(
         settings=settings,
@@ -65,6 +69,7 @@ def build_context(settings: Settings, configuration: client.Configuration) -> Op
         batch=client.BatchV1Api(api_client),
         custom=client.CustomObjectsApi(api_client),
         artifacts=ArtifactStore(settings.artifacts_dir),
+        priority=priority,
     )
 
 

@@ -4,7 +4,8 @@
 handlers' context and runs kopf until ``stop_flag`` is set (or SIGTERM/SIGINT when it runs
 in the main thread). Peering, scope and the liveness endpoint come from the settings; with a
 peering name, each process takes its own priority (:func:`peering_priority`), so that of
-several replicas exactly one handles objects and the others pause until it is gone.
+several replicas exactly one handles objects and the others pause until it is gone. The
+context carries that priority: the TTL sweep (``ttl.py``) acts only in the operator kopf lets act.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def run_operator(
     handlers ran; ``health_host=None`` serves no liveness endpoint (``/healthz`` otherwise,
     on ``settings.operator_health_port``).
     """
-    context = build_context(settings, load_configuration(kubeconfig))
+    priority = peering_priority(settings) if settings.operator_peering else None
+    context = build_context(settings, load_configuration(kubeconfig), priority)
     if registry is None:
         registry = build_registry()
     liveness = None
@@ -56,7 +58,7 @@ def run_operator(
                 registry=registry,
                 standalone=not settings.operator_peering,
                 peering_name=settings.operator_peering or None,
-                priority=peering_priority(settings) if settings.operator_peering else None,
+                priority=priority,
                 clusterwide=settings.operator_cluster_wide,
                 namespaces=[]
                 if settings.operator_cluster_wide

@@ -4,6 +4,9 @@ mode's sweep does: the resource (its Job and pods follow by owner reference) and
 One loop per operator lists the resources every ``BKJOBS_SWEEP_INTERVAL`` seconds. Not a
 per-object ``kopf.timer``: kopf puts a finalizer on every object a timer watches, which
 would block deleting finished jobs whenever the operator is down (KUBERNETES.md, pitfall 7).
+
+Peered replicas all run the loop, but only the one kopf lets act sweeps: before each sweep
+the loop reads the peering object and applies kopf's rule (:func:`should_sweep`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from kubernetes.client import V1DeleteOptions, V1Preconditions
@@ -24,6 +27,8 @@ from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 500
+PEERING_GROUP, PEERING_VERSION = "kopf.dev", "v1"
+PEERINGS, CLUSTER_PEERINGS = "kopfpeerings", "clusterkopfpeerings"
 
 
 def expired(status: Mapping[str, Any], ttl: float, now: datetime) -> bool:
@@ -34,11 +39,62 @@ def expired(status: Mapping[str, Any], ttl: float, now: datetime) -> bool:
     return now - finished >= timedelta(seconds=ttl)
 
 
+def should_sweep(peering_status: Mapping[str, Any], own_priority: int, now: datetime) -> bool:
+    """Whether the operator with ``own_priority`` acts, by kopf's rule for the peers in a
+    peering object's status (``{id: {priority, lifetime, lastseen}}``).
+
+    kopf pauses an operator that sees a live peer (``lastseen + lifetime`` still ahead)
+    with a higher priority, and every operator when priorities are equal
+    (https://docs.kopf.dev/en/latest/peering/). The status lists this operator too, so
+    the live entries at ``own_priority`` must be exactly one, ours: a second one is a
+    conflicting peer, none means our keep-alive is not there (yet), as kopf's initial pause.
+    """
+    same = 0
+    for peer in peering_status.values():
+        if not isinstance(peer, Mapping) or not alive(peer, now):
+            continue
+        priority = int(peer.get("priority", 0))
+        if priority > own_priority:
+            return False
+        same += priority == own_priority
+    return same == 1
+
+
+def alive(peer: Mapping[str, Any], now: datetime) -> bool:
+    lastseen = peer.get("lastseen")
+    if not lastseen:
+        return True  # kopf takes a peer without ``lastseen`` as seen just now
+    seen = datetime.fromisoformat(str(lastseen).replace("Z", "+00:00"))
+    if seen.tzinfo is None:
+        seen = seen.replace(tzinfo=UTC)
+    return seen + timedelta(seconds=int(peer.get("lifetime", 60))) > now
+
+
+def acting(context: OperatorContext) -> bool:
+    """Whether this operator acts: always standalone, else by the peering object's status."""
+    settings = context.settings
+    if context.priority is None or not settings.operator_peering:
+        return True
+    name = settings.operator_peering
+    if settings.operator_cluster_wide:
+        peering = context.custom.get_cluster_custom_object(
+            PEERING_GROUP, PEERING_VERSION, CLUSTER_PEERINGS, name
+        )
+    else:
+        peering = context.custom.get_namespaced_custom_object(
+            PEERING_GROUP, PEERING_VERSION, settings.kubernetes_namespace, PEERINGS, name
+        )
+    status = cast(dict[str, Any], peering).get("status") or {}
+    return should_sweep(status, context.priority, utcnow())
+
+
 async def sweep_forever(context: OperatorContext) -> None:
-    """Sweep now and then every ``sweep_interval`` seconds until cancelled."""
+    """Sweep now and then every ``sweep_interval`` seconds until cancelled, whenever this
+    operator is the acting one."""
     while True:
         try:
-            await asyncio.to_thread(sweep, context)
+            if await asyncio.to_thread(acting, context):
+                await asyncio.to_thread(sweep, context)
         except ApiException as exc:
             log.warning("TTL sweep failed (%s %s); trying again later", exc.status, exc.reason)
         await asyncio.sleep(context.settings.sweep_interval)

@@ -1,6 +1,7 @@
 """Two real operators (``run_operator`` under kopf, in threads) peering through one
 KopfPeering in the emulated API server: only the one with the higher priority acts, the
-other pauses and takes over once the first one is gone.
+other pauses and takes over once the first one is gone; the TTL sweep, a loop of each
+operator's own, follows the same rule.
 
 kopf pauses an operator that sees a live peer with a higher priority (and every operator
 when priorities are equal), https://docs.kopf.dev/en/latest/peering/. A peered operator
@@ -12,20 +13,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bookkeeper_jobs.operator.manifests import job_name
+from bookkeeper_jobs.operator.ttl import should_sweep
+from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION
 from bookkeeper_jobs.settings import Settings, load_settings
 from tests.k8s.emulator import KubernetesEmulator
 from tests.k8s.test_operator import (
+    BKJ,
     CRD,
     IMAGE,
     JOBS,
     NS,
     child_jobs,
+    gone,
     reasons,
     running_operator,
     submit,
@@ -41,6 +47,7 @@ PEERING = "bookkeeper-jobs"
 HIGH, LOW = 200, 100
 RESUMED = "Resuming operations after the pause"
 JOB_CREATES = ("POST", f"/apis/batch/v1/namespaces/{NS}/jobs")
+FINISHED_LONG_AGO = {"phase": "complete", "finishedAt": "2000-01-01T00:00:00Z"}
 
 
 @pytest.fixture
@@ -74,6 +81,15 @@ def priorities(api: KubernetesEmulator) -> list[int]:
 
 def job_creates(api: KubernetesEmulator) -> int:
     return sum(1 for method, path in api.requests if (method, path.split("?")[0]) == JOB_CREATES)
+
+
+def deletes(api: KubernetesEmulator, name: str) -> int:
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{NS}/{PLURAL}/{name}"
+    return sum(1 for method, p in api.requests if (method, p.split("?")[0]) == ("DELETE", path))
+
+
+def acting(api: KubernetesEmulator, priority: int) -> bool:
+    return should_sweep(peers(api), priority, datetime.now(UTC))
 
 
 def resumed(caplog: pytest.LogCaptureFixture) -> int:
@@ -114,4 +130,36 @@ def test_only_the_higher_priority_operator_acts_until_it_stops(
             assert child_jobs(api, first) == [job]  # not handled again after the takeover
             assert reasons(api, first).count("JobCreated") == 1
             assert len(api.list(JOBS, NS)) == 2
+        wait_for(lambda: peers(api) == {})
+
+
+def test_only_the_higher_priority_operator_sweeps_until_it_stops(
+    api: KubernetesEmulator, settings: Settings
+) -> None:
+    # The high one sweeps once, at its start, and not again during the test; the low one
+    # would sweep every 0.1 s: a resource that expires while both run stays until the
+    # high one is gone, and then the low one deletes it with one DELETE.
+    high = settings.model_copy(update={"operator_priority": HIGH, "sweep_interval": 60})
+    low = settings.model_copy(update={"operator_priority": LOW, "sweep_interval": 0.1})
+    with contextlib.ExitStack() as high_running:
+        high_running.enter_context(running_operator(api, high))
+        wait_for(lambda: priorities(api) == [HIGH])
+        with running_operator(api, low):
+            wait_for(lambda: priorities(api) == [LOW, HIGH])
+            assert acting(api, HIGH)
+            assert not acting(api, LOW)
+
+            name = submit(api)
+            wait_pending(api, name)
+            api.patch_status(BKJ, NS, name, FINISHED_LONG_AGO)
+            time.sleep(1.0)  # ten sweeps of the low one, were it acting
+            assert not gone(api, name)
+            assert deletes(api, name) == 0
+
+            high_running.close()
+            wait_for(lambda: priorities(api) == [LOW])
+            assert acting(api, LOW)
+            wait_for(lambda: gone(api, name))
+            time.sleep(0.3)
+            assert deletes(api, name) == 1
         wait_for(lambda: peers(api) == {})
