@@ -5,29 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kubernetes import client, config
+from kubernetes import client
 
 from bookkeeper_jobs.api.deps import Services
 from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
 from bookkeeper_jobs.api.store.watch_cache import WatchCache
 from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.kube import load_kube_configuration
 from bookkeeper_jobs.settings import Settings
-
-
-def kubernetes_api_client() -> client.ApiClient:
-    """In a pod, its service account; elsewhere, the kubeconfig (``KUBECONFIG``)."""
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.ApiClient()
 
 
 def cluster_services(
     settings: Settings, api_client: client.ApiClient | None = None
 ) -> tuple[Services, Callable[[], None]]:
     """The services and the function that stops them."""
-    api = client.CustomObjectsApi(api_client or kubernetes_api_client())
+    api = client.CustomObjectsApi(api_client or client.ApiClient(load_kube_configuration()))
     cache = WatchCache(api, settings.kubernetes_namespace)
     cache.start()
     services = Services(

@@ -242,15 +242,13 @@ def cleanup_command(args: argparse.Namespace) -> int:
 
 
 def task_run_command(args: argparse.Namespace) -> int:
-    from kubernetes import client, config
+    from kubernetes import client
 
+    from bookkeeper_jobs.kube import load_kube_configuration
     from bookkeeper_jobs.tasks.cluster_runner import ResourceRef, StatusClient, run_task
 
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    status = StatusClient(client.CustomObjectsApi(), ResourceRef.parse(args.job))
+    api = client.CustomObjectsApi(client.ApiClient(load_kube_configuration()))
+    status = StatusClient(api, ResourceRef.parse(args.job))
     return run_task(status, load_settings())
 
 

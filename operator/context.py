@@ -8,11 +8,10 @@ so several operators (tests) can run in one process against different API server
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import cast
 
 import kopf
-from kubernetes import client, config
+from kubernetes import client
 
 from bookkeeper_jobs.artifacts import ArtifactStore
 from bookkeeper_jobs.operator.manifests import JobTemplateConfig
@@ -40,22 +39,6 @@ def job_template(settings: Settings) -> JobTemplateConfig:
     return JobTemplateConfig.from_settings(
         settings, **{"image": DEFAULT_TASK_IMAGE, **settings.task_template}
     )
-
-
-def load_configuration(kubeconfig: Path | None = None) -> client.Configuration:
-    """In-cluster credentials, else the kubeconfig (``kubeconfig`` or the default one)."""
-    configuration = client.Configuration()
-    if kubeconfig is None:
-        try:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            return configuration
-        except config.ConfigException:
-            pass
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=str(kubeconfig) if kubeconfig is not None else None,
-        client_configuration=configuration,
-    )
-    return configuration
 
 
 def build_context(

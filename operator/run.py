@@ -16,11 +16,11 @@ from pathlib import Path
 
 import kopf
 
+from bookkeeper_jobs.kube import load_kube_configuration
 from bookkeeper_jobs.operator.context import (
     MEMO_KEY,
     build_context,
     close_context,
-    load_configuration,
 )
 from bookkeeper_jobs.operator.handlers import build_registry
 from bookkeeper_jobs.operator.startup import peering_priority
@@ -46,7 +46,7 @@ def run_operator(
     on ``settings.operator_health_port``).
     """
     priority = peering_priority(settings) if settings.operator_peering else None
-    context = build_context(settings, load_configuration(kubeconfig), priority)
+    context = build_context(settings, load_kube_configuration(kubeconfig), priority)
     if registry is None:
         registry = build_registry()
     liveness = None

@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
+from kubernetes.config import kube_config
 
+from bookkeeper_jobs.api.cluster import cluster_services
 from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
 from bookkeeper_jobs.api.store.watch_cache import WatchCache
 from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
 from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase
 from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, resource_status
+from bookkeeper_jobs.settings import Settings
 from tests.k8s.emulator import KubernetesEmulator
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "bookkeepingjobs.yaml"
@@ -186,3 +189,19 @@ def test_not_ready_until_the_first_list(
         assert store.ready()
     finally:
         cache.stop()
+
+
+def test_cluster_services_find_the_api_server_through_the_kubeconfig(
+    cluster: KubernetesEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Outside a pod, the API's cluster mode reads ``KUBECONFIG`` (as kubectl does)."""
+    # The client reads KUBECONFIG once, when it is imported: set what it derived from it.
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig_path))
+    settings = Settings(data_dir=tmp_path, job_store="kubernetes", kubernetes_namespace=NAMESPACE)
+    services, stop = cluster_services(settings)
+    try:
+        eventually(services.store.ready)
+        job_id = services.store.submit(spec()).job.id
+        assert cluster.get(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job_id)["metadata"]["name"]
+    finally:
+        stop()
