@@ -5,10 +5,7 @@ FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 RUN python -m venv /opt/bkjobs
 COPY pyproject.toml README.md ./
-COPY core core
-COPY api api
-COPY tasks tasks
-COPY operator operator
+COPY src src
 RUN /opt/bkjobs/bin/pip install --no-cache-dir .
 
 FROM python:3.11-slim-bookworm

@@ -13,14 +13,11 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
-	$(PIP) install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	$(PIP) install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The editable install links each module (strict mode, so mypy sees the package);
-# relinking is cheap and picks up modules added since the last install.
+# The editable install puts src/ on sys.path (a .pth file): new modules need no reinstall.
 install: $(STAMP) ## create .venv and install the project with its dev tools
-	@$(PIP) install --quiet --no-deps --no-build-isolation -e . \
-		--config-settings editable_mode=strict 2>/dev/null
 
 run: install ## start the API and workers on 127.0.0.1:8000 (data under ./var)
 	$(VENV)/bin/bkjobs serve --host 127.0.0.1 --port 8000 --data-dir var --demo
@@ -47,10 +44,8 @@ bench: install ## run the benchmarks (they print figures; never part of make tes
 # Cluster mode: the generated CRD, the project's own helm and kubectl, the chart checks.
 .PHONY: crds tools chart-check e2e-kind
 
-# -P keeps the working directory off sys.path, so only the installed package is imported
-# (never a stray module of the same name in the current folder).
-crds: install ## regenerate crds/bookkeepingjobs.yaml from the models in core/resource.py
-	$(PY) -P -m bookkeeper_jobs.crd > crds/bookkeepingjobs.yaml.tmp
+crds: install ## regenerate crds/bookkeepingjobs.yaml from the models in src/bookkeeper_jobs/resource.py
+	$(PY) -m bookkeeper_jobs.crd > crds/bookkeepingjobs.yaml.tmp
 	mv crds/bookkeepingjobs.yaml.tmp crds/bookkeepingjobs.yaml
 
 tools: ## download the project's own helm and kubectl into .tools/ (git-ignored)

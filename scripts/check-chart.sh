@@ -17,9 +17,7 @@ HELM="$ROOT/.tools/helm"
 MIN_VERSION=1.29.0
 [ -x "$HELM" ] || scripts/install-tools.sh
 
-# Python runs outside the repository with -P: its operator/ folder would shadow the stdlib.
-py() { (cd /tmp && python -P "$@"); }
-NEWEST=$(py -c 'import kubernetes_validate; print(kubernetes_validate.latest_version())')
+NEWEST=$(python -c 'import kubernetes_validate; print(kubernetes_validate.latest_version())')
 VERSIONS=("$MIN_VERSION" "$NEWEST")
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -27,7 +25,7 @@ trap 'rm -rf "$out"' EXIT
 validate() {  # every document of $1 against every version, rejecting unknown fields
   local version
   for version in "${VERSIONS[@]}"; do
-    if ! (cd /tmp && kubernetes-validate --strict --quiet -k "$version" "$1"); then
+    if ! kubernetes-validate --strict --quiet -k "$version" "$1"; then
       echo "check-chart: $2 does not validate against Kubernetes $version" >&2
       return 1
     fi
@@ -51,7 +49,7 @@ for values in "$CHART"/ci/*-values.yaml "$CHART"/values-dev.yaml "$CHART"/values
     continue
   fi
   validate "$rendered" "helm template -f $scenario" || failed=1
-  if py "$ROOT/scripts/render-task-job.py" <"$rendered" >"$out/task-job.yaml"; then
+  if python "$ROOT/scripts/render-task-job.py" <"$rendered" >"$out/task-job.yaml"; then
     validate "$out/task-job.yaml" "the task Job built with $scenario" || failed=1
   else
     echo "check-chart: cannot build the task Job with $scenario" >&2

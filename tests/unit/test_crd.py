@@ -39,7 +39,7 @@ def schema_nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, di
 
 def test_committed_crd_matches_the_models() -> None:
     assert CRD_FILE.read_text() == render_crd_yaml(), (
-        "crds/bookkeepingjobs.yaml is out of date with core/resource.py: run `make crds`"
+        "crds/bookkeepingjobs.yaml differs from src/bookkeeper_jobs/resource.py: run `make crds`"
     )
 
 

@@ -30,7 +30,7 @@ from bookkeeper_jobs.resource import (
 Schema = dict[str, Any]
 
 HEADER = (
-    "# Generated from core/resource.py by `make crds` (python -m bookkeeper_jobs.crd).\n"
+    "# Generated from src/bookkeeper_jobs/resource.py by `make crds`.\n"
     "# Do not edit: tests/unit/test_crd.py fails when this file and the models differ.\n"
 )
 
