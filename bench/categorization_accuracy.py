@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from bookkeeper_jobs.artifacts import ArtifactStore
 from bookkeeper_jobs.ledger import (
     UNCATEGORIZED,
     AccountSpec,
@@ -146,9 +145,7 @@ def run(dataset: Path) -> None:
     train, test = read_dataset(dataset)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ledger = Ledger(
-            create_ledger_engine(f"sqlite:///{root / 'ledger.db'}"), ArtifactStore(root)
-        )
+        ledger = Ledger(create_ledger_engine(f"sqlite:///{root / 'ledger.db'}"))
         try:
             ledger.migrate()
             ledger.ensure_company(COMPANY, TENANT)
@@ -167,8 +164,8 @@ def run(dataset: Path) -> None:
             ledger.dispose()
     majority, lookup = baselines(train, test)
     print(f"dataset            {dataset.name}: {len(train)} train / {len(test)} test rows")
-    model = result["model"]
-    print(f"classes            {model['classes']} (trained on {model['examples']} rows)")
+    model = result.model
+    print(f"classes            {model.classes} (trained on {model.examples} rows)")
     print(f"accuracy           {correct / rows:.1%} of all test rows")
     print(
         f"above threshold    {confident_correct / max(confident, 1):.1%} accuracy, "
@@ -181,7 +178,7 @@ def run(dataset: Path) -> None:
         f"categorize run     {elapsed:.1f} s incl. training; "
         f"~{rows / predict_seconds:,.0f} rows/s after training"
     )
-    print(f"by source          {result['by_source']}")
+    print(f"by source          {result.by_source.model_dump()}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,6 @@ import time
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import make_statement
 from sqlalchemy import delete
@@ -46,10 +45,14 @@ from bookkeeper_jobs.ledger import (
     create_ledger_engine,
 )
 from bookkeeper_jobs.ledger.models import accounts, categorization_rules, companies, transactions
+from bookkeeper_jobs.results import UploadAndCategorizeResult
+from bookkeeper_jobs.tasks.context import TaskContext
 from bookkeeper_jobs.tasks.reporter import CoalescingReporter
 from bookkeeper_jobs.tasks.upload import upload_and_categorize
 
 CHILD_FLAG = "--run-task"
+BENCH_JOB_ID = "job-bench"
+"""What the imported rows are tagged with (``import_job_id``), as a worker tags them."""
 TENANT = "bench"
 RULES: tuple[tuple[str, str], ...] = (
     ("STARBUCKS", "6080"),
@@ -205,12 +208,13 @@ def run_task(config: dict[str, str]) -> None:
     baseline = current_rss_mib()  # interpreter and imports: what a worker starts from
     root = Path(config["root"])
     url = config["url"] or f"sqlite:///{root / 'ledger.db'}"
-    ledger = Ledger(create_ledger_engine(url), ArtifactStore(root / "artifacts"))
+    ledger = Ledger(create_ledger_engine(url))
+    artifacts = ArtifactStore(root / "artifacts")
     company = f"bench-{secrets.token_hex(4)}"
     try:
         ledger.migrate()
         set_up_company(ledger, company)
-        artifact_id = store_artifact(ledger, Path(config["statement"]))
+        artifact_id = store_artifact(artifacts, Path(config["statement"]))
         spec = UploadAndCategorizeSpec(
             company_id=company,
             tenant_id=TENANT,
@@ -219,7 +223,15 @@ def run_task(config: dict[str, str]) -> None:
         )
         before = current_rss_mib()
         clock = PhaseClock()
-        result = upload_and_categorize(spec, ledger, clock)
+        context = TaskContext(
+            job_id=BENCH_JOB_ID,
+            attempt=1,
+            spec=spec,
+            ledger=ledger,
+            artifacts=artifacts,
+            reporter=clock,
+        )
+        result = upload_and_categorize(context)
         clock.reporter.flush()
         finished = time.perf_counter()
     finally:
@@ -230,15 +242,19 @@ def run_task(config: dict[str, str]) -> None:
 
 
 def figures(
-    result: dict[str, Any], clock: PhaseClock, finished: float, baseline: float, before: float
+    result: UploadAndCategorizeResult,
+    clock: PhaseClock,
+    finished: float,
+    baseline: float,
+    before: float,
 ) -> Figures:
     import_end = clock.import_end or finished
     training_end = clock.training_end or import_end
     return Figures(
-        rows=result["rows"],
-        imported=result["imported"],
-        row_errors=result["row_errors"],
-        categorized=result["categorization"]["categorized"],
+        rows=result.rows,
+        imported=result.imported,
+        row_errors=result.row_errors,
+        categorized=result.categorization.categorized if result.categorization else 0,
         import_seconds=import_end - clock.started,
         training_seconds=training_end - import_end,
         categorize_seconds=finished - training_end,
@@ -275,9 +291,9 @@ def set_up_company(ledger: Ledger, company: str) -> None:
     ledger.approve(company, [t.id for t in rows])
 
 
-def store_artifact(ledger: Ledger, statement: Path) -> str:
+def store_artifact(artifacts: ArtifactStore, statement: Path) -> str:
     artifact_id = secrets.token_hex(16)
-    path = ledger.artifacts.path(artifact_id)
+    path = artifacts.path(artifact_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(statement, path)

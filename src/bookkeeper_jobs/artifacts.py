@@ -13,13 +13,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+from bookkeeper_jobs.errors import ArtifactTooLargeError
+
+__all__ = ["ArtifactStore", "ArtifactTooLargeError"]
+
 _ARTIFACT_ID = re.compile(r"^[a-f0-9]{32}$")
-
-
-class ArtifactTooLargeError(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"file is larger than the {limit} byte limit")
-        self.limit = limit
 
 
 class ArtifactStore:

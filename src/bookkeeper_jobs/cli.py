@@ -12,7 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from bookkeeper_jobs.client import ApiError, JobsClient
+from bookkeeper_jobs.client import JobsClient
+from bookkeeper_jobs.errors import ApiError
 from bookkeeper_jobs.jobs import JobType
 from bookkeeper_jobs.settings import ClientSettings, Settings, load_settings
 
@@ -245,11 +246,12 @@ def task_run_command(args: argparse.Namespace) -> int:
     from kubernetes import client
 
     from bookkeeper_jobs.kube import load_kube_configuration
-    from bookkeeper_jobs.tasks.cluster_runner import ResourceRef, StatusClient, run_task
+    from bookkeeper_jobs.status_writes import ResourceRef, StatusWriter
+    from bookkeeper_jobs.tasks.cluster_runner import run_task
 
     api = client.CustomObjectsApi(client.ApiClient(load_kube_configuration()))
-    status = StatusClient(api, ResourceRef.parse(args.job))
-    return run_task(status, load_settings())
+    writer = StatusWriter(api, ResourceRef.parse(args.job))
+    return run_task(writer, load_settings())
 
 
 def operator_run_command(args: argparse.Namespace) -> int:

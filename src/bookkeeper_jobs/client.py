@@ -10,15 +10,8 @@ from typing import Any
 
 import httpx
 
+from bookkeeper_jobs.errors import ApiError
 from bookkeeper_jobs.settings import ClientSettings
-
-
-class ApiError(Exception):
-    """The API answered with an error status; the message is its ``detail``."""
-
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(f"HTTP {status_code}: {detail}")
-        self.status_code = status_code
 
 
 class JobsClient:

@@ -4,10 +4,22 @@ BookkeeperJobsError
 ├── TaskError                   raised by task functions
 │   ├── RetryableTaskError      may pass on a later attempt (backends retry with backoff)
 │   └── FatalTaskError          retrying cannot help; the job fails with this message
-└── JobStoreError               raised by JobStore backends
-    ├── JobNotFoundError        no such job (or not the caller's)
-    ├── IdempotencyConflictError  same Idempotency-Key, other request body
-    └── JobStateError           the job is not in a state that allows the operation
+├── StatementFormatError        a file that cannot be read as a bank statement at all
+├── ArtifactTooLargeError       an upload over the size limit (nothing is kept)
+├── AuthenticationError         a missing, unknown, expired or malformed token (401)
+├── ApiError                    the bookkeeper-jobs HTTP API answered an error (client side)
+├── JobStoreError               raised by JobStore backends
+│   ├── JobNotFoundError        no such job (or not the caller's)
+│   ├── IdempotencyConflictError  same Idempotency-Key, other request body
+│   ├── InvalidCursorError      a listing cursor this service did not make
+│   ├── StoredJobError          a stored job (row or resource) that does not parse
+│   └── JobStateError           the job is not in a state that allows the operation
+│       └── TransitionRefusedError  the lifecycle table does not allow this event now
+└── KubernetesApiError          the Kubernetes API server refused a request (see kube.py)
+    ├── ResourceNotFoundError   404
+    ├── ResourceConflictError   409: AlreadyExists, or a stale resourceVersion
+    ├── ResourceExpiredError    410: a watch or list resourceVersion too old
+    └── ResourceInvalidError    422: the object broke the schema or a validation rule
 """
 
 from __future__ import annotations
@@ -29,6 +41,28 @@ class FatalTaskError(TaskError):
     """Bad input or state that another attempt will not fix."""
 
 
+class StatementFormatError(BookkeeperJobsError, ValueError):
+    """The file as a whole cannot be read as a statement; the message says why."""
+
+
+class ArtifactTooLargeError(BookkeeperJobsError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"file is larger than the {limit} byte limit")
+        self.limit = limit
+
+
+class AuthenticationError(BookkeeperJobsError):
+    """The token is missing, unknown, expired or malformed (answered with 401)."""
+
+
+class ApiError(BookkeeperJobsError):
+    """The API answered with an error status; the message is its ``detail``."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(f"HTTP {status_code}: {detail}")
+        self.status_code = status_code
+
+
 class JobStoreError(BookkeeperJobsError):
     """A job store refused or failed an operation."""
 
@@ -45,5 +79,43 @@ class IdempotencyConflictError(JobStoreError):
         self.key = key
 
 
+class InvalidCursorError(JobStoreError):
+    def __init__(self) -> None:
+        super().__init__("cursor is not valid (pass the next_cursor of an earlier page)")
+
+
+class StoredJobError(JobStoreError):
+    """A stored job that does not parse: a bug or a hand edit, never the caller's fault."""
+
+
 class JobStateError(JobStoreError):
     """E.g. cancelling a job that already finished."""
+
+
+class TransitionRefusedError(JobStateError):
+    """The event is not allowed from the job's phase, or comes from a stale attempt."""
+
+
+class KubernetesApiError(BookkeeperJobsError):
+    """The API server answered ``status`` (``reason`` is its Status reason, if any)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}" if message else f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class ResourceNotFoundError(KubernetesApiError):
+    """404 NotFound."""
+
+
+class ResourceConflictError(KubernetesApiError):
+    """409: AlreadyExists on create, Conflict on a write with a stale resourceVersion."""
+
+
+class ResourceExpiredError(KubernetesApiError):
+    """410 Gone / Expired: re-list instead of resuming from that resourceVersion."""
+
+
+class ResourceInvalidError(KubernetesApiError):
+    """422 Invalid: schema, CEL rule or size limit."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -100,24 +100,46 @@ class Condition(BaseModel):
     last_transition_time: datetime
 
 
-class JobStatus(BaseModel):
-    phase: JobPhase = JobPhase.PENDING
-    progress: int = Field(default=0, ge=0, le=100)
-    message: str = ""
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    attempts: int = Field(default=0, ge=0)
-    conditions: list[Condition] = Field(default_factory=list)
+ConditionT = TypeVar("ConditionT", bound=Condition)
 
-    @field_validator("created_at", "started_at", "finished_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class StatusFields(BaseModel, Generic[ConditionT]):
+    """How a job's run stands, the same in every representation: the job stores' status
+    (:class:`JobStatus`), the BookkeepingJob's ``status`` (``resource.py``) and the API's
+    view (``api/schemas.py``) all derive from this model, so a new status field is one
+    edit here (then ``make crds``). ``result`` and ``created_at`` are declared by each
+    representation: stored JSON, a typed model in the API, metadata in a cluster."""
+
+    phase: JobPhase = Field(default=JobPhase.PENDING, description="Where the job is now.")
+    progress: int = Field(default=0, ge=0, le=100, description="Percent done; never goes back.")
+    message: str = Field(default="", description="What the job is doing, for people.")
+    error: str | None = Field(
+        default=None, description="Why the job failed (or why the last attempt did)."
+    )
+    started_at: datetime | None = Field(default=None, description="When the first attempt began.")
+    finished_at: datetime | None = Field(default=None, description="When the job ended.")
+    attempts: int = Field(default=0, ge=0, description="Attempts started so far.")
+    conditions: list[ConditionT] = Field(
+        default_factory=list,
+        description="Kubernetes-style conditions: Running, Succeeded, Failed, Cancelled.",
+    )
+
+    _utc_times = field_validator("started_at", "finished_at")(_utc)
+
+
+class JobStatus(StatusFields[Condition]):
+    """A job's status as a job store holds it."""
+
+    result: dict[str, Any] | None = None
+    created_at: datetime
+
+    _utc_created = field_validator("created_at")(_utc)
 
 
 class Job(BaseModel):
@@ -135,43 +157,3 @@ class Job(BaseModel):
     @property
     def tenant_id(self) -> str:
         return self.spec.tenant_id
-
-
-def initial_conditions(now: datetime) -> list[Condition]:
-    """Every condition ``Unknown`` until the job runs (set on the first reconcile)."""
-    return [
-        Condition(type=kind, status="Unknown", reason="Pending", last_transition_time=now)
-        for kind in ConditionType
-    ]
-
-
-def transition_conditions(
-    conditions: list[Condition], phase: JobPhase, reason: str, message: str, now: datetime
-) -> list[Condition]:
-    """The conditions after entering ``phase``; unchanged ones keep their transition time."""
-    wanted: dict[ConditionType, Literal["True", "False", "Unknown"]] = {
-        ConditionType.RUNNING: "True" if phase is JobPhase.RUNNING else "False",
-        ConditionType.SUCCEEDED: "True" if phase is JobPhase.COMPLETE else "False",
-        ConditionType.FAILED: "True" if phase is JobPhase.FAILED else "False",
-        ConditionType.CANCELLED: "True" if phase is JobPhase.CANCELLED else "False",
-    }
-    if phase is JobPhase.PENDING:
-        wanted = dict.fromkeys(ConditionType, "Unknown")
-    current = {c.type: c for c in conditions}
-    updated = []
-    for kind in ConditionType:
-        old = current.get(kind)
-        status = wanted[kind]
-        if old is not None and old.status == status:
-            updated.append(old)
-            continue
-        updated.append(
-            Condition(
-                type=kind,
-                status=status,
-                reason=reason,
-                message=message if status == "True" else "",
-                last_transition_time=now,
-            )
-        )
-    return updated

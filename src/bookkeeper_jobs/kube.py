@@ -1,10 +1,23 @@
-"""Credentials for the Kubernetes API, one way for the API, the operator and the tasks."""
+"""The Kubernetes API, one way for the API, the operator and the tasks: credentials, and
+the API server's error answers as exceptions of our own tree."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from bookkeeper_jobs.errors import (
+    KubernetesApiError,
+    ResourceConflictError,
+    ResourceExpiredError,
+    ResourceInvalidError,
+    ResourceNotFoundError,
+)
 
 
 def load_kube_configuration(kubeconfig: Path | None = None) -> client.Configuration:
@@ -24,3 +37,37 @@ def load_kube_configuration(kubeconfig: Path | None = None) -> client.Configurat
         client_configuration=configuration,
     )
     return configuration
+
+
+_ERRORS_BY_STATUS: dict[int, type[KubernetesApiError]] = {
+    404: ResourceNotFoundError,
+    409: ResourceConflictError,
+    410: ResourceExpiredError,
+    422: ResourceInvalidError,
+}
+
+
+def api_error(status: int, body: str | bytes | None = None, reason: str = "") -> KubernetesApiError:
+    """The error for an API server answer: the class by HTTP status (as kopf's
+    ``APIError`` subclasses), the message and reason from the ``Status`` body when there is
+    one."""
+    message = ""
+    try:
+        parsed = json.loads(body) if body else {}
+    except ValueError:
+        parsed = {}
+    if isinstance(parsed, dict):
+        message = str(parsed.get("message") or "")
+        reason = str(parsed.get("reason") or reason)
+    return _ERRORS_BY_STATUS.get(status, KubernetesApiError)(status, reason, message)
+
+
+@contextmanager
+def kube_errors() -> Iterator[None]:
+    """Turn the official client's ``ApiException`` into :class:`KubernetesApiError`
+    subclasses, so callers write ``except ResourceNotFoundError`` instead of comparing
+    status codes by hand."""
+    try:
+        yield
+    except ApiException as exc:
+        raise api_error(exc.status or 0, exc.body, exc.reason or "") from exc

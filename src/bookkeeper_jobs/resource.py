@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -25,17 +25,16 @@ from bookkeeper_jobs.jobs import (
     CategorizeSpec,
     CompanyId,
     Condition,
-    ConditionType,
     Job,
-    JobPhase,
     JobSpec,
     JobStatus,
     JobType,
+    StatusFields,
     TenantId,
     TransactionId,
     UploadAndCategorizeSpec,
-    initial_conditions,
 )
+from bookkeeper_jobs.lifecycle import initial_conditions, initial_status
 
 GROUP = "jobs.bookkeeper.ai"
 VERSION = "v1alpha1"
@@ -156,33 +155,26 @@ class BookkeepingJobSpec(_CamelModel):
     )
 
 
-class ResourceCondition(_CamelModel):
+class ResourceCondition(Condition):
     """A Kubernetes-style condition; `type` is the list's map key."""
 
-    type: ConditionType
-    status: Literal["True", "False", "Unknown"]
+    model_config = _CamelModel.model_config
     reason: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=1024)
     message: str = Field(default="", max_length=32768)
-    last_transition_time: datetime
     observed_generation: int | None = Field(default=None, ge=0)
 
 
-class BookkeepingJobStatus(_CamelModel):
-    """What happened, written only by the operator and the task (status subresource)."""
+class BookkeepingJobStatus(StatusFields[ResourceCondition]):
+    """What happened: the status subresource, written only by the operator and the task."""
 
-    phase: JobPhase = JobPhase.PENDING
-    progress: int = Field(default=0, ge=0, le=100, description="Percent done; never goes back.")
-    message: str = ""
+    model_config = _CamelModel.model_config
     result: dict[str, Any] | None = Field(
         default=None, description="The task's summary (small; large data lives in the ledger)."
     )
-    error: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    attempts: int = Field(default=0, ge=0)
     observed_generation: int | None = Field(default=None, ge=0)
     conditions: list[ResourceCondition] = Field(
         default_factory=list,
+        description="Kubernetes-style conditions: Running, Succeeded, Failed, Cancelled.",
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["type"],
@@ -309,78 +301,48 @@ def _parse_time(value: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _core_conditions(conditions: list[ResourceCondition]) -> list[Condition]:
-    return [
-        Condition(
-            type=c.type,
-            status=c.status,
-            reason=c.reason,
-            message=c.message,
-            last_transition_time=c.last_transition_time,
-        )
-        for c in conditions
-    ]
-
-
 def job_from_resource(obj: dict[str, Any]) -> Job:
     """The core :class:`Job` of a stored resource (id = name, version = resourceVersion).
 
-    A resource the operator has not reconciled yet has no status: it reads as ``pending``.
+    A resource the operator has not reconciled yet has no status: it reads as a new job.
     """
     metadata = obj.get("metadata") or {}
     resource = BookkeepingJob.model_validate(
         {"spec": obj.get("spec") or {}, "status": obj.get("status") or {}}
     )
-    status = resource.status
     annotations = metadata.get("annotations") or {}
     created = annotations.get(ANNOTATION_CREATED) or metadata.get("creationTimestamp")
     created_at = _parse_time(created) if created else datetime.now(UTC)
-    job_status = JobStatus(
-        phase=status.phase,
-        progress=status.progress,
-        message=status.message,
-        result=status.result,
-        error=status.error,
-        created_at=created_at,
-        started_at=status.started_at,
-        finished_at=status.finished_at,
-        attempts=status.attempts,
-        conditions=_core_conditions(status.conditions) or initial_conditions(created_at),
-    )
+    if not (obj.get("status") or {}).get("phase"):
+        status = initial_status(created_at)
+    else:
+        data = resource.status.model_dump(exclude={"observed_generation"})
+        conditions = [_without_generation(c) for c in data["conditions"]]
+        status = JobStatus.model_validate(
+            {**data, "conditions": conditions or initial_conditions(created_at)}
+            | {"created_at": created_at}
+        )
     resource_version = metadata.get("resourceVersion")
     return Job(
         id=metadata["name"],
         spec=job_spec_from_resource(resource.spec),
-        status=job_status,
+        status=status,
         version=int(resource_version) if resource_version else 1,
     )
+
+
+def _without_generation(condition: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in condition.items() if key != "observed_generation"}
 
 
 def resource_status(
     status: JobStatus, *, observed_generation: int | None = None
 ) -> BookkeepingJobStatus:
     """The resource's status for a core status (``created_at`` lives in metadata instead)."""
-    return BookkeepingJobStatus(
-        phase=status.phase,
-        progress=status.progress,
-        message=status.message,
-        result=status.result,
-        error=status.error,
-        started_at=status.started_at,
-        finished_at=status.finished_at,
-        attempts=status.attempts,
-        observed_generation=observed_generation,
-        conditions=[
-            ResourceCondition(
-                type=c.type,
-                status=c.status,
-                reason=c.reason,
-                message=c.message,
-                last_transition_time=c.last_transition_time,
-                observed_generation=observed_generation,
-            )
-            for c in status.conditions
-        ],
+    data = status.model_dump(exclude={"created_at"})
+    conditions = [{**c, "observed_generation": observed_generation} for c in data["conditions"]]
+    return BookkeepingJobStatus.model_validate(
+        {**data, "conditions": conditions, "observed_generation": observed_generation}
     )
 
 

@@ -19,10 +19,14 @@ from kubernetes import client
 
 from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
 from bookkeeper_jobs.api.store.watch_cache import WatchCache
+from bookkeeper_jobs.jobs import utcnow
+from bookkeeper_jobs.operator.context import build_context, close_context
 from bookkeeper_jobs.operator.run import run_operator
+from bookkeeper_jobs.operator.ttl import sweep
 from bookkeeper_jobs.settings import Settings
 from tests.k8s.emulator import KubernetesEmulator
 from tests.k8s.kubelet import Kubelet
+from tests.support.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "bookkeepingjobs.yaml"
@@ -79,7 +83,7 @@ class KubernetesBackend:
                 "BKJOBS_TEST_SCRIPT_DIR": os.environ["BKJOBS_TEST_SCRIPT_DIR"],
             },
             env_force=task_environment(self.settings),
-            backoff_base=0.1,
+            backoff_base=self.settings.retry_backoff,  # the Job controller's pod backoff
             cwd=self.tmp_path,
         )
         kubelet.start()
@@ -106,7 +110,18 @@ class KubernetesBackend:
         self.emulator.stop()
 
     def sweep(self, older_than: datetime) -> int:
-        return self.store.sweep(older_than=older_than)
+        """The operator's TTL sweep (what deletes old resources in a cluster), with the TTL
+        that puts its cutoff at ``older_than``; returns once the API's cache saw it."""
+        before = len(self.cache.all())
+        ttl = max(0.0, (utcnow() - older_than).total_seconds())
+        settings = self.settings.model_copy(update={"job_ttl": ttl})
+        context = build_context(settings, self.emulator.client_configuration())
+        try:
+            deleted = sweep(context)
+        finally:
+            close_context(context)
+        wait_until(lambda: len(self.cache.all()) == before - deleted, what="the cache to see it")
+        return deleted
 
 
 def task_environment(settings: Settings) -> dict[str, str]:

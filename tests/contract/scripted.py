@@ -11,7 +11,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
+from bookkeeper_jobs.tasks.context import TaskContext
+
+
+class ScriptResult(BaseModel):
+    """Whatever the scenario returns, as given."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 def _attempt(job_key: str) -> int:
@@ -21,7 +30,12 @@ def _attempt(job_key: str) -> int:
     return count
 
 
-def run(spec: Any, ledger: Any, reporter: Any) -> dict[str, Any]:
+def run(context: TaskContext[Any]) -> ScriptResult:
+    return ScriptResult(**scenario(context))
+
+
+def scenario(context: TaskContext[Any]) -> dict[str, Any]:
+    spec, reporter = context.spec, context.reporter
     scenario = spec.company_id
     attempt = _attempt(f"{scenario}-{spec.tenant_id}-{spec.limit}")
     if scenario == "ok":

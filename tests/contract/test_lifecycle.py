@@ -1,5 +1,9 @@
 """The JobStore contract: every backend must pass these (``make_backend`` is parametrized
-over the backends in ``conftest.BACKENDS``)."""
+over the backends in ``conftest.BACKENDS``).
+
+Each lifecycle transition is asserted exactly (phase, the condition that became True, its
+reason and message, the job's message), so the two modes cannot drift apart: the reasons
+and messages are the ones the lifecycle table in ``docs/architecture.md`` lists."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pytest
 
 from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
 from bookkeeper_jobs.jobs import CategorizeSpec, ConditionType, Job, JobPhase
+from bookkeeper_jobs.lifecycle import ConditionReason
 
 from .conftest import Backend, finished, wait_for
 
@@ -21,6 +26,17 @@ def spec(scenario: str, *, tenant: str = "t1", n: int = 100) -> CategorizeSpec:
 
 def condition(job: Job, kind: ConditionType) -> str:
     return next(c.status for c in job.status.conditions if c.type is kind)
+
+
+def assert_transition(
+    job: Job, kind: ConditionType, reason: ConditionReason, condition_message: str, message: str
+) -> None:
+    """``kind`` is the one True condition, with ``reason`` and ``condition_message``; the
+    job says ``message``."""
+    true = [c for c in job.status.conditions if c.status == "True"]
+    assert [(c.type, c.reason, c.message) for c in true] == [(kind, reason, condition_message)]
+    assert {c.status for c in job.status.conditions if c.type is not kind} == {"False"}
+    assert job.status.message == message
 
 
 def test_submit_creates_a_pending_job_with_unknown_conditions(backend: Backend) -> None:
@@ -36,6 +52,8 @@ def test_submit_creates_a_pending_job_with_unknown_conditions(backend: Backend) 
     assert job.status.created_at.utcoffset() == timedelta(0)
     assert {c.type for c in job.status.conditions} == set(ConditionType)
     assert all(c.status == "Unknown" for c in job.status.conditions)
+    assert {c.reason for c in job.status.conditions} == {ConditionReason.PENDING}
+    assert job.status.message == "Queued"
     assert backend.store.get(job.id) == job
 
 
@@ -50,8 +68,18 @@ def test_a_job_runs_to_complete_with_result(backend: Backend) -> None:
     assert job.status.attempts == 1
     assert job.status.started_at is not None and job.status.finished_at is not None
     assert job.status.created_at <= job.status.started_at <= job.status.finished_at
-    assert condition(job, ConditionType.SUCCEEDED) == "True"
-    assert condition(job, ConditionType.RUNNING) == "False"
+    assert_transition(
+        job, ConditionType.SUCCEEDED, ConditionReason.COMPLETED, "Complete", "Complete"
+    )
+
+
+def test_a_running_job_says_which_attempt_started(backend: Backend) -> None:
+    job_id = backend.store.submit(spec("slow")).job.id
+    backend.start_workers()
+    job = wait_for(backend.store, job_id, lambda j: j.status.phase is JobPhase.RUNNING)
+    running = next(c for c in job.status.conditions if c.type is ConditionType.RUNNING)
+    assert (running.status, running.reason, running.message) == ("True", "Started", "Attempt 1")
+    assert job.status.started_at is not None and job.status.finished_at is None
 
 
 def test_progress_never_decreases_while_running(backend: Backend) -> None:
@@ -74,7 +102,13 @@ def test_a_fatal_error_fails_the_job_and_says_why(backend: Backend) -> None:
     assert job.status.phase is JobPhase.FAILED
     assert job.status.error == "the statement has no usable rows"
     assert job.status.attempts == 1
-    assert condition(job, ConditionType.FAILED) == "True"
+    assert_transition(
+        job,
+        ConditionType.FAILED,
+        ConditionReason.TASK_FAILED,
+        "the statement has no usable rows",
+        "Failed",
+    )
 
 
 def test_an_unexpected_exception_fails_the_job_with_its_type(backend: Backend) -> None:
@@ -82,7 +116,10 @@ def test_an_unexpected_exception_fails_the_job_with_its_type(backend: Backend) -
     backend.start_workers()
     job = wait_for(backend.store, job_id, finished)
     assert job.status.phase is JobPhase.FAILED
-    assert job.status.error is not None and "KeyError" in job.status.error
+    assert job.status.error == "KeyError: 'unexpected'"
+    assert_transition(
+        job, ConditionType.FAILED, ConditionReason.TASK_FAILED, job.status.error, "Failed"
+    )
 
 
 def test_a_retryable_error_is_retried_then_succeeds(backend: Backend) -> None:
@@ -92,6 +129,26 @@ def test_a_retryable_error_is_retried_then_succeeds(backend: Backend) -> None:
     assert job.status.phase is JobPhase.COMPLETE
     assert job.status.attempts == 3
     assert job.status.result == {"attempt": 3}
+    assert job.status.error is None
+    assert_transition(
+        job, ConditionType.SUCCEEDED, ConditionReason.COMPLETED, "Complete", "Complete"
+    )
+
+
+def test_a_retry_waits_in_pending_and_says_why(make_backend: Callable[..., Backend]) -> None:
+    backend = make_backend(retry_backoff=3.0)
+    job_id = backend.store.submit(spec("flaky")).job.id
+    backend.start_workers()
+    job = wait_for(backend.store, job_id, lambda j: j.status.attempts == 1 and not running(j))
+    assert job.status.phase is JobPhase.PENDING
+    assert job.status.error == "database is locked (attempt 1)"
+    assert job.status.message.startswith("Attempt 1 failed (database is locked (attempt 1));")
+    assert {c.reason for c in job.status.conditions} == {ConditionReason.RETRY_SCHEDULED}
+    assert {c.status for c in job.status.conditions} == {"Unknown"}
+
+
+def running(job: Job) -> bool:
+    return job.status.phase is JobPhase.RUNNING
 
 
 def test_retries_stop_after_max_attempts(backend: Backend) -> None:
@@ -101,6 +158,13 @@ def test_retries_stop_after_max_attempts(backend: Backend) -> None:
     assert job.status.phase is JobPhase.FAILED
     assert job.status.attempts == 3
     assert job.status.error == "service unavailable"
+    assert_transition(
+        job,
+        ConditionType.FAILED,
+        ConditionReason.RETRIES_EXHAUSTED,
+        "service unavailable",
+        "Failed",
+    )
 
 
 def test_a_run_longer_than_the_timeout_is_stopped_and_failed(
@@ -111,7 +175,14 @@ def test_a_run_longer_than_the_timeout_is_stopped_and_failed(
     backend.start_workers()
     job = wait_for(backend.store, job_id, finished)
     assert job.status.phase is JobPhase.FAILED
-    assert job.status.error is not None and "timed out after 2 s" in job.status.error
+    assert job.status.error == "timed out after 2 s"
+    assert_transition(
+        job,
+        ConditionType.FAILED,
+        ConditionReason.DEADLINE_EXCEEDED,
+        "timed out after 2 s",
+        "Failed",
+    )
 
 
 def test_cancel_a_pending_job(backend: Backend) -> None:
@@ -120,7 +191,9 @@ def test_cancel_a_pending_job(backend: Backend) -> None:
     job = wait_for(backend.store, job_id, finished, timeout=5)
     assert job.status.phase is JobPhase.CANCELLED
     assert job.status.finished_at is not None
-    assert condition(job, ConditionType.CANCELLED) == "True"
+    assert_transition(
+        job, ConditionType.CANCELLED, ConditionReason.CANCELLED, "Cancelled by request", "Cancelled"
+    )
     backend.start_workers()
     time.sleep(1)
     after = backend.store.get(job_id)
@@ -138,6 +211,9 @@ def test_cancel_a_running_job_stops_it_within_two_seconds(backend: Backend) -> N
     job = wait_for(backend.store, job_id, finished, timeout=5)
     assert time.monotonic() - asked < 2.0
     assert job.status.phase is JobPhase.CANCELLED
+    assert_transition(
+        job, ConditionType.CANCELLED, ConditionReason.CANCELLED, "Cancelled by request", "Cancelled"
+    )
     progress = job.status.progress
     time.sleep(1.5)
     after = backend.store.get(job_id)

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bookkeeper_jobs.lifecycle import TaskExit
 from bookkeeper_jobs.operator.manifests import job_name
 from bookkeeper_jobs.resource import API_VERSION, KIND, PLURAL
 from tests.api.harness import TERMINAL, wait_for_status
@@ -320,11 +321,12 @@ def test_an_upload_of_bad_rows_fails_naming_the_lines(cluster: Cluster, http: ht
     assert view["error"] is not None
     for line in ("line 2", "line 3", "line 4"):
         assert line in view["error"], view["error"]
-    # The task wrote "failed" itself and exited 0: the Job completes, and the operator's
-    # reflection of that leaves the task's own error alone.
-    cluster.kubelet.wait_for_job(NAMESPACE, job_name(job_id), "Complete")
+    # The task wrote "failed" itself and exited 3 (TaskExit.FINAL): the Job's podFailurePolicy
+    # fails it at once, without retrying, and the operator's reflection of that Job failure
+    # leaves the task's own error alone (the lifecycle refuses to leave "failed").
+    cluster.kubelet.wait_for_job(NAMESPACE, job_name(job_id), "Failed")
     [pod] = cluster.kubelet.runs(job_name(job_id))
-    assert pod.exit_code == 0
+    assert pod.exit_code == TaskExit.FINAL
     resource = cluster.resource(job_id)
     assert resource["status"]["phase"] == "failed"
     assert condition(resource, "Failed")["status"] == "True"

@@ -16,10 +16,9 @@ from bookkeeper_jobs.jobs import (
     CategorizeSpec,
     JobPhase,
     JobStatus,
-    initial_conditions,
-    transition_conditions,
     utcnow,
 )
+from bookkeeper_jobs.lifecycle import Start, initial_status, transition
 from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, spec_to_resource, status_patch
 from tests.k8s.emulator import KubernetesEmulator
 
@@ -64,7 +63,7 @@ def add_job(
         created_at=now,
         started_at=now,
         attempts=1,
-        conditions=transition_conditions(initial_conditions(now), phase, "Started", "", now),
+        conditions=transition(initial_status(now), Start(), now).conditions,
     )
     api.patch_status(RESOURCE, "default", job_id, status_patch(status)["status"])
 

@@ -7,48 +7,47 @@ https://kubernetes.io/docs/concepts/workloads/controllers/job/#job-termination-a
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from bookkeeper_jobs.jobs import CategorizeSpec, UploadAndCategorizeSpec, new_job_id
 from bookkeeper_jobs.operator.manifests import TASK_LABELS, job_name
-from bookkeeper_jobs.operator.reconcile import JOB_DELETED, NO_RESULT
-from bookkeeper_jobs.operator.run import run_operator
+from bookkeeper_jobs.operator.reconcile import JOB_DELETED_MESSAGE, NO_RESULT
 from bookkeeper_jobs.resource import (
     API_VERSION,
     GROUP,
     KIND,
     LABEL_NAME,
     LABEL_TYPE,
-    PLURAL,
-    VERSION,
     spec_to_resource,
 )
 from bookkeeper_jobs.settings import Settings, load_settings
-from tests.k8s.emulator import ApiError, KubernetesEmulator
-
-CRD = Path(__file__).parents[2] / "crds" / "bookkeepingjobs.yaml"
-BKJ = f"{GROUP}/{VERSION}/{PLURAL}"
-JOBS = "batch/v1/jobs"
-NS = "default"
-IMAGE = "registry.test/bookkeeper-jobs:1"
-ARTIFACT = "ab" * 16
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
-    return result
+from tests.k8s.emulator import KubernetesEmulator
+from tests.support.operator import (
+    ARTIFACT,
+    BKJ,
+    CRD,
+    IMAGE,
+    JOBS,
+    NS,
+    child_jobs,
+    condition,
+    gone,
+    handled,
+    now_text,
+    phase_of,
+    reasons,
+    resource,
+    running_operator,
+    set_job_condition,
+    submit,
+    wait_pending,
+)
+from tests.support.polling import wait_until
 
 
 @pytest.fixture
@@ -68,96 +67,17 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@contextlib.contextmanager
-def running_operator(
-    api: KubernetesEmulator, settings: Settings, health_host: str | None = None
-) -> Iterator[None]:
-    """``run_operator`` in a thread until the block ends (and it stopped)."""
-    stop, ready = threading.Event(), threading.Event()
-    failures: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            run_operator(
-                settings,
-                stop_flag=stop,
-                ready_flag=ready,
-                kubeconfig=api.kubeconfig_path,
-                health_host=health_host,
-            )
-        except BaseException as exc:
-            failures.append(exc)
-
-    thread = threading.Thread(target=target, name="operator", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: failures or ready.is_set())
-        assert not failures
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-    assert not thread.is_alive(), "the operator did not stop"
-    assert not failures, failures
-
-
 @pytest.fixture
 def operator(api: KubernetesEmulator, settings: Settings) -> Iterator[KubernetesEmulator]:
     with running_operator(api, settings):
         yield api
 
 
-def submit(api: KubernetesEmulator, spec: Any = None) -> str:
-    spec = spec or CategorizeSpec(company_id="acme", tenant_id="t1")
-    created = api.create(BKJ, NS, spec_to_resource(spec, job_id=new_job_id(), namespace=NS))
-    return str(created["metadata"]["name"])
-
-
-def resource(api: KubernetesEmulator, name: str) -> dict[str, Any]:
-    return api.get(BKJ, NS, name)
-
-
-def phase_of(api: KubernetesEmulator, name: str) -> str | None:
-    return resource(api, name).get("status", {}).get("phase")
-
-
-def child_jobs(api: KubernetesEmulator, name: str) -> list[dict[str, Any]]:
-    return api.list(JOBS, NS, label_selector=f"{LABEL_NAME}={name}")
-
-
-def reasons(api: KubernetesEmulator, name: str) -> list[str]:
-    events = api.list("v1/events", NS)
-    return [e["reason"] for e in events if e["involvedObject"].get("name") == name]
-
-
-def wait_pending(api: KubernetesEmulator, name: str) -> dict[str, Any]:
-    wait_for(lambda: phase_of(api, name) == "pending")
-    [job] = child_jobs(api, name)
-    return job
-
-
-def set_job_condition(
-    api: KubernetesEmulator, name: str, kind: str, reason: str, message: str
-) -> None:
-    condition = {"type": kind, "status": "True", "reason": reason, "message": message}
-    api.patch_status(JOBS, NS, job_name(name), {"conditions": [condition]})
-
-
-def handled(api: KubernetesEmulator, name: str, key: str) -> dict[str, Any] | None:
-    stored = resource(api, name)
-    return stored if key in stored["metadata"].get("annotations", {}) else None
-
-
-def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    [found] = [c for c in status["conditions"] if c["type"] == kind]
-    return found
-
-
 def test_create_makes_one_owned_job_and_the_first_status(operator: KubernetesEmulator) -> None:
     name = submit(operator)
     job = wait_pending(operator, name)
     key = f"{GROUP}/last-handled-configuration"  # kopf's diff-base, written after the handler
-    stored = wait_for(lambda: handled(operator, name, key))
+    stored = wait_until(lambda: handled(operator, name, key))
     [owner] = job["metadata"]["ownerReferences"]
     assert owner == {
         "apiVersion": API_VERSION,
@@ -174,7 +94,7 @@ def test_create_makes_one_owned_job_and_the_first_status(operator: KubernetesEmu
     assert TASK_LABELS.items() <= labels.items()
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
     status = stored["status"]
-    assert status["message"] == f"Job {job_name(name)} created"
+    assert status["message"] == "Queued"  # as the embedded mode says it; the Event names the Job
     assert status["observedGeneration"] == stored["metadata"]["generation"]
     assert len(status["conditions"]) == 4
     assert {c["status"] for c in status["conditions"]} == {"Unknown"}
@@ -182,20 +102,20 @@ def test_create_makes_one_owned_job_and_the_first_status(operator: KubernetesEmu
     assert not any(key.startswith("kopf.zalando.org") for key in annotations)
     assert "kopf" not in status
     assert not stored["metadata"].get("finalizers")
-    wait_for(lambda: "JobCreated" in reasons(operator, name))
+    wait_until(lambda: "JobCreated" in reasons(operator, name))
 
 
 def test_restart_does_not_create_a_second_job(api: KubernetesEmulator, settings: Settings) -> None:
     with running_operator(api, settings):
         first = submit(api)
         job = wait_pending(api, first)
-        wait_for(lambda: "JobCreated" in reasons(api, first))  # posted in the background
+        wait_until(lambda: "JobCreated" in reasons(api, first))  # posted in the background
     # As if the first operator died before it recorded the handling: the create handler
     # runs again on the next start, gets 409 AlreadyExists and adopts the Job.
     key = f"{GROUP}/last-handled-configuration"
     api.patch(BKJ, NS, first, {"metadata": {"annotations": {key: None}}})
     with running_operator(api, settings):
-        wait_for(lambda: handled(api, first, key))
+        wait_until(lambda: handled(api, first, key))
         second = submit(api)
         wait_pending(api, second)
     [again] = child_jobs(api, first)
@@ -208,21 +128,24 @@ def test_cancel_deletes_the_job_and_records_it(operator: KubernetesEmulator) -> 
     name = submit(operator)
     wait_pending(operator, name)
     operator.patch(BKJ, NS, name, {"spec": {"cancelRequested": True}})
-    wait_for(lambda: phase_of(operator, name) == "cancelled")
+    wait_until(lambda: phase_of(operator, name) == "cancelled")
     assert child_jobs(operator, name) == []
     status = resource(operator, name)["status"]
     assert status["finishedAt"]
     assert condition(status, "Cancelled")["status"] == "True"
+    assert condition(status, "Cancelled")["reason"] == "Cancelled"
+    assert condition(status, "Cancelled")["message"] == "Cancelled by request"
+    assert status["message"] == "Cancelled"
     assert condition(status, "Running")["status"] == "False"
     assert not resource(operator, name)["metadata"].get("finalizers")
-    wait_for(lambda: "Cancelled" in reasons(operator, name))
+    wait_until(lambda: "Cancelled" in reasons(operator, name))
 
 
 def test_created_cancelled_gets_no_job(operator: KubernetesEmulator) -> None:
     body = spec_to_resource(CategorizeSpec(company_id="acme", tenant_id="t1"), job_id=new_job_id())
     body["spec"]["cancelRequested"] = True
     name = operator.create(BKJ, NS, body)["metadata"]["name"]
-    wait_for(lambda: phase_of(operator, name) == "cancelled")
+    wait_until(lambda: phase_of(operator, name) == "cancelled")
     assert child_jobs(operator, name) == []
 
 
@@ -232,13 +155,26 @@ def test_job_deadline_fails_the_resource(operator: KubernetesEmulator) -> None:
     operator.patch_status(BKJ, NS, name, {"phase": "running", "progress": 30})
     message = "Job was active longer than specified deadline"
     set_job_condition(operator, name, "Failed", "DeadlineExceeded", message)
-    wait_for(lambda: phase_of(operator, name) == "failed")
+    wait_until(lambda: phase_of(operator, name) == "failed")
     status = resource(operator, name)["status"]
     deadline = child_jobs(operator, name)[0]["spec"]["activeDeadlineSeconds"]
-    assert status["error"] == f"timed out after {deadline} s (DeadlineExceeded: {message})"
+    assert status["error"] == f"timed out after {deadline} s"  # as the embedded mode says it
     assert status["progress"] == 30
     assert condition(status, "Failed")["reason"] == "DeadlineExceeded"
-    wait_for(lambda: "Failed" in reasons(operator, name))
+    assert condition(status, "Failed")["message"] == f"timed out after {deadline} s"
+    wait_until(lambda: "Failed" in reasons(operator, name))
+
+
+def test_backoff_exhausted_gives_up_with_the_tasks_own_error(operator: KubernetesEmulator) -> None:
+    name = submit(operator)
+    wait_pending(operator, name)
+    operator.patch_status(BKJ, NS, name, {"phase": "running", "error": "database is locked"})
+    message = "Job has reached the specified backoff limit"
+    set_job_condition(operator, name, "Failed", "BackoffLimitExceeded", message)
+    wait_until(lambda: phase_of(operator, name) == "failed")
+    status = resource(operator, name)["status"]
+    assert status["error"] == "database is locked"
+    assert condition(status, "Failed")["reason"] == "RetriesExhausted"
 
 
 def test_job_complete_without_a_result_fails_the_resource(operator: KubernetesEmulator) -> None:
@@ -246,8 +182,10 @@ def test_job_complete_without_a_result_fails_the_resource(operator: KubernetesEm
     wait_pending(operator, name)
     operator.patch_status(BKJ, NS, name, {"phase": "running"})
     set_job_condition(operator, name, "Complete", "CompletionsReached", "Reached completions")
-    wait_for(lambda: phase_of(operator, name) == "failed")
-    assert resource(operator, name)["status"]["error"] == NO_RESULT
+    wait_until(lambda: phase_of(operator, name) == "failed")
+    status = resource(operator, name)["status"]
+    assert status["error"] == NO_RESULT
+    assert condition(status, "Failed")["reason"] == "AttemptLost"
 
 
 def test_job_deleted_while_running_fails_the_resource(operator: KubernetesEmulator) -> None:
@@ -255,8 +193,10 @@ def test_job_deleted_while_running_fails_the_resource(operator: KubernetesEmulat
     wait_pending(operator, name)
     operator.patch_status(BKJ, NS, name, {"phase": "running"})
     operator.delete(JOBS, NS, job_name(name), propagation_policy="Background")
-    wait_for(lambda: phase_of(operator, name) == "failed")
-    assert resource(operator, name)["status"]["error"] == JOB_DELETED
+    wait_until(lambda: phase_of(operator, name) == "failed")
+    status = resource(operator, name)["status"]
+    assert status["error"] == JOB_DELETED_MESSAGE
+    assert condition(status, "Failed")["reason"] == "AttemptLost"
 
 
 def test_reported_success_stays_and_gets_an_event(operator: KubernetesEmulator) -> None:
@@ -265,7 +205,7 @@ def test_reported_success_stays_and_gets_an_event(operator: KubernetesEmulator) 
     done = {"phase": "complete", "progress": 100, "message": "Complete", "finishedAt": now_text()}
     operator.patch_status(BKJ, NS, name, {**done, "result": {"categorized": 3}})
     set_job_condition(operator, name, "Complete", "CompletionsReached", "Reached completions")
-    wait_for(lambda: "Succeeded" in reasons(operator, name))
+    wait_until(lambda: "Succeeded" in reasons(operator, name))
     assert phase_of(operator, name) == "complete"
     assert reasons(operator, name).count("Succeeded") == 1
 
@@ -285,21 +225,9 @@ def test_ttl_deletes_old_finished_resources(
     finished = {"phase": "complete", "finishedAt": "2000-01-01T00:00:00Z"}
     operator.patch_status(BKJ, NS, old, finished)
     operator.patch_status(BKJ, NS, recent, {**finished, "finishedAt": now_text()})
-    wait_for(lambda: gone(operator, old) and not stored.exists())
+    wait_until(lambda: gone(operator, old) and not stored.exists())
     assert child_jobs(operator, old) == []
     assert phase_of(operator, recent) == "complete"
-
-
-def now_text() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def gone(api: KubernetesEmulator, name: str) -> bool:
-    try:
-        resource(api, name)
-    except ApiError as exc:
-        return exc.code == 404
-    return False
 
 
 def test_liveness_endpoint(api: KubernetesEmulator, settings: Settings) -> None:
@@ -309,7 +237,7 @@ def test_liveness_endpoint(api: KubernetesEmulator, settings: Settings) -> None:
     settings = settings.model_copy(update={"operator_health_port": port})
     with running_operator(api, settings, health_host="127.0.0.1"):
         url = f"http://127.0.0.1:{port}/healthz"
-        wait_for(lambda: healthy(url))
+        wait_until(lambda: healthy(url))
 
 
 def healthy(url: str) -> bool:

@@ -24,7 +24,7 @@ from bookkeeper_jobs.operator.ttl import should_sweep
 from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION
 from bookkeeper_jobs.settings import Settings, load_settings
 from tests.k8s.emulator import KubernetesEmulator
-from tests.k8s.test_operator import (
+from tests.support.operator import (
     BKJ,
     CRD,
     IMAGE,
@@ -35,9 +35,9 @@ from tests.k8s.test_operator import (
     reasons,
     running_operator,
     submit,
-    wait_for,
     wait_pending,
 )
+from tests.support.polling import wait_until
 
 PEERING_CRDS = (
     Path(__file__).parents[2] / "charts" / "bookkeeper-jobs" / "crds" / "kopf-peering.yaml"
@@ -104,13 +104,13 @@ def test_only_the_higher_priority_operator_acts_until_it_stops(
     low = settings.model_copy(update={"operator_priority": LOW})
     with contextlib.ExitStack() as high_running:
         high_running.enter_context(running_operator(api, high))
-        wait_for(lambda: priorities(api) == [HIGH] and resumed(caplog) == 1)
+        wait_until(lambda: priorities(api) == [HIGH] and resumed(caplog) == 1)
         with running_operator(api, low):
-            wait_for(lambda: priorities(api) == [LOW, HIGH])
+            wait_until(lambda: priorities(api) == [LOW, HIGH])
 
             first = submit(api)
             [job] = [wait_pending(api, first)]
-            wait_for(lambda: "JobCreated" in reasons(api, first))
+            wait_until(lambda: "JobCreated" in reasons(api, first))
             time.sleep(1.0)  # room for a second operator to (wrongly) act as well
             assert child_jobs(api, first) == [job]
             assert reasons(api, first).count("JobCreated") == 1
@@ -119,18 +119,18 @@ def test_only_the_higher_priority_operator_acts_until_it_stops(
 
             # On a clean exit kopf withdraws its keep-alive: the low one resumes at once.
             high_running.close()
-            wait_for(lambda: priorities(api) == [LOW])
-            wait_for(lambda: resumed(caplog) == 2)
+            wait_until(lambda: priorities(api) == [LOW])
+            wait_until(lambda: resumed(caplog) == 2)
 
             second = submit(api)
             taken_over = wait_pending(api, second)
             assert taken_over["metadata"]["name"] == job_name(second)
-            wait_for(lambda: "JobCreated" in reasons(api, second))
+            wait_until(lambda: "JobCreated" in reasons(api, second))
             assert job_creates(api) == 2
             assert child_jobs(api, first) == [job]  # not handled again after the takeover
             assert reasons(api, first).count("JobCreated") == 1
             assert len(api.list(JOBS, NS)) == 2
-        wait_for(lambda: peers(api) == {})
+        wait_until(lambda: peers(api) == {})
 
 
 def test_only_the_higher_priority_operator_sweeps_until_it_stops(
@@ -143,9 +143,9 @@ def test_only_the_higher_priority_operator_sweeps_until_it_stops(
     low = settings.model_copy(update={"operator_priority": LOW, "sweep_interval": 0.1})
     with contextlib.ExitStack() as high_running:
         high_running.enter_context(running_operator(api, high))
-        wait_for(lambda: priorities(api) == [HIGH])
+        wait_until(lambda: priorities(api) == [HIGH])
         with running_operator(api, low):
-            wait_for(lambda: priorities(api) == [LOW, HIGH])
+            wait_until(lambda: priorities(api) == [LOW, HIGH])
             assert acting(api, HIGH)
             assert not acting(api, LOW)
 
@@ -157,9 +157,9 @@ def test_only_the_higher_priority_operator_sweeps_until_it_stops(
             assert deletes(api, name) == 0
 
             high_running.close()
-            wait_for(lambda: priorities(api) == [LOW])
+            wait_until(lambda: priorities(api) == [LOW])
             assert acting(api, LOW)
-            wait_for(lambda: gone(api, name))
+            wait_until(lambda: gone(api, name))
             time.sleep(0.3)
             assert deletes(api, name) == 1
-        wait_for(lambda: peers(api) == {})
+        wait_until(lambda: peers(api) == {})

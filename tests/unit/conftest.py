@@ -21,6 +21,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def ledger(database_url: str, tmp_path: Path) -> Iterator[Ledger]:
-    with open_ledger(database_url, tmp_path) as opened:
+def ledger(database_url: str) -> Iterator[Ledger]:
+    with open_ledger(database_url) as opened:
         yield opened

@@ -18,9 +18,8 @@ from bookkeeper_jobs.jobs import (
     JobSpec,
     JobStatus,
     UploadAndCategorizeSpec,
-    initial_conditions,
-    transition_conditions,
 )
+from bookkeeper_jobs.lifecycle import Complete, Start, initial_status, transition
 from bookkeeper_jobs.resource import (
     ANNOTATION_COMPANY,
     ANNOTATION_FINGERPRINT,
@@ -70,9 +69,8 @@ def stored(resource: dict[str, Any], **status: Any) -> dict[str, Any]:
 
 def full_status() -> JobStatus:
     now = datetime(2026, 11, 28, 12, 5, tzinfo=UTC)
-    conditions = transition_conditions(
-        initial_conditions(now), JobPhase.COMPLETE, "TaskSucceeded", "categorized 2", now
-    )
+    started = transition(initial_status(now), Start(), now)
+    conditions = transition(started, Complete(result={}), now).conditions
     return JobStatus(
         phase=JobPhase.COMPLETE,
         progress=100,

@@ -58,7 +58,8 @@ def create_app(
         if pool is not None:
             await asyncio.to_thread(pool.start)
         # In a cluster the operator sweeps old resources; here the API process does.
-        sweeper = asyncio.create_task(sweep_forever(services)) if embedded else None
+        local = services.store if isinstance(services.store, LocalJobStore) else None
+        sweeper = asyncio.create_task(sweep_forever(local, settings)) if local else None
         try:
             yield
         finally:
@@ -96,13 +97,13 @@ def build_services(settings: Settings) -> Services:
     return Services(settings=settings, store=store, artifacts=artifacts)
 
 
-async def sweep_forever(services: Services) -> None:
+async def sweep_forever(store: LocalJobStore, settings: Settings) -> None:
     while True:
-        cutoff = older_than(services.settings.job_ttl)
-        deleted = await asyncio.to_thread(services.store.sweep, older_than=cutoff)
+        cutoff = older_than(settings.job_ttl)
+        deleted = await asyncio.to_thread(store.sweep, older_than=cutoff)
         if deleted:
             log.info("swept %d finished jobs older than the TTL", deleted)
-        await asyncio.sleep(services.settings.sweep_interval)
+        await asyncio.sleep(settings.sweep_interval)
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:

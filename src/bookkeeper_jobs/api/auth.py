@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import jwt
 
+from bookkeeper_jobs.errors import AuthenticationError
 from bookkeeper_jobs.settings import Settings
 
 
@@ -22,10 +23,6 @@ class Principal:
 
     def may_access(self, tenant_id: str, company_id: str) -> bool:
         return tenant_id == self.tenant_id and company_id in self.company_ids
-
-
-class AuthenticationError(Exception):
-    """The token is missing, unknown, expired or malformed (answered with 401)."""
 
 
 def authenticate(token: str, settings: Settings) -> Principal:

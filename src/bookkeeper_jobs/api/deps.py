@@ -9,9 +9,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from bookkeeper_jobs.api.auth import AuthenticationError, Principal, authenticate
+from bookkeeper_jobs.api.auth import Principal, authenticate
 from bookkeeper_jobs.api.store.protocol import JobStore
 from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.errors import AuthenticationError
 from bookkeeper_jobs.jobs import Job
 from bookkeeper_jobs.settings import Settings
 

@@ -15,16 +15,16 @@ import multiprocessing
 import signal
 import threading
 import time
-import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from multiprocessing.process import BaseProcess
 
 from bookkeeper_jobs.api.store.local import SQLiteDatabase
-from bookkeeper_jobs.api.store.local_lifecycle import Claim, JobLifecycle, Lease, RetryPolicy
-from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
+from bookkeeper_jobs.api.store.local_lifecycle import Claim, JobLifecycle, Lease
+from bookkeeper_jobs.lifecycle import Cancel, Progress, RetryPolicy, TimeOut
 from bookkeeper_jobs.settings import Settings
 from bookkeeper_jobs.tasks.registry import DEFAULT_TASKS, TaskTable, resolve_task
-from bookkeeper_jobs.tasks.reporter import CoalescingReporter
+from bookkeeper_jobs.tasks.runner import run_attempt
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,18 @@ def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None
         AttemptWatch(settings, lifecycle, claim, stop).run(task_table[claim.job.spec.type])
 
 
+class WatchEnding(StrEnum):
+    """Why the supervisor stopped watching an attempt's child process."""
+
+    EXITED = "exited"
+    """The child ended by itself (it recorded the outcome, unless it crashed)."""
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed-out"
+    LOST = "lost"
+    """The attempt is no longer current (it ended, or was recovered): nothing to record."""
+    SHUTDOWN = "shutdown"
+
+
 @dataclass
 class AttemptWatch:
     """Runs one claimed attempt in a forked child and enforces lease, cancel and timeout."""
@@ -122,46 +134,50 @@ class AttemptWatch:
             target=execute_attempt, args=(self.settings, task_path, self.claim)
         )
         child.start()
-        outcome = self._watch(child)
-        if outcome == "cancelled":
-            self.lifecycle.mark_cancelled(job.id)
-        elif outcome == "timeout":
-            timeout = f"timed out after {self.settings.job_timeout:g} s"
-            self.lifecycle.fail(job.id, attempt, timeout, retryable=False)
-        elif outcome == "lost":
-            pass
-        elif outcome == "shutdown":
-            self.lifecycle.fail(job.id, attempt, "the worker shut down", retryable=True)
-        else:
+        ending = self._watch(child)
+        if ending is WatchEnding.CANCELLED:
+            self.lifecycle.record(job.id, Cancel(attempt=attempt))
+        elif ending is WatchEnding.TIMED_OUT:
+            self.lifecycle.record(
+                job.id, TimeOut(attempt=attempt, seconds=self.settings.job_timeout)
+            )
+        elif ending is WatchEnding.SHUTDOWN:
+            self.lifecycle.record_failure(job.id, attempt, "the worker shut down")
+        elif ending is WatchEnding.EXITED:
+            # Refused (a no-op) when the child recorded its outcome before exiting.
             crashed = f"task process exited unexpectedly (exit code {child.exitcode})"
-            self.lifecycle.fail(job.id, attempt, crashed, retryable=True)  # no-op if finished
-        log.info("job %s attempt %d ended: %s", job.id, attempt, outcome)
+            self.lifecycle.record_failure(job.id, attempt, crashed)
+        log.info("job %s attempt %d ended: %s", job.id, attempt, ending.value)
 
-    def _watch(self, child: BaseProcess) -> str:
+    def _watch(self, child: BaseProcess) -> WatchEnding:
         deadline = time.monotonic() + self.settings.job_timeout
         next_renewal = time.monotonic() + LEASE_RENEW_SECONDS
         while True:
             child.join(POLL_SECONDS)
             if not child.is_alive():
-                return "exited"
-            now = time.monotonic()
-            reason = ""
-            if now >= next_renewal:
-                next_renewal = now + LEASE_RENEW_SECONDS
-                lease = self._renew()
-                if lease is Lease.CANCEL_REQUESTED:
-                    reason = "cancelled"
-                elif lease is Lease.LOST:
-                    reason = "lost"  # the attempt ended (or was recovered): nothing to record
-            elif self.lifecycle.cancel_requested(self.claim.job.id):
-                reason = "cancelled"
-            if not reason and now >= deadline:
-                reason = "timeout"
-            if not reason and self.stop.is_set():
-                reason = "shutdown"
-            if reason:
+                return WatchEnding.EXITED
+            ending = self._reason_to_stop(deadline, next_renewal)
+            if time.monotonic() >= next_renewal:
+                next_renewal = time.monotonic() + LEASE_RENEW_SECONDS
+            if ending is not None:
                 stop_process(child)
-                return reason
+                return ending
+
+    def _reason_to_stop(self, deadline: float, next_renewal: float) -> WatchEnding | None:
+        now = time.monotonic()
+        if now >= next_renewal:
+            lease = self._renew()
+            if lease is Lease.CANCEL_REQUESTED:
+                return WatchEnding.CANCELLED
+            if lease is Lease.LOST:
+                return WatchEnding.LOST
+        elif self.lifecycle.cancel_requested(self.claim.job.id):
+            return WatchEnding.CANCELLED
+        if now >= deadline:
+            return WatchEnding.TIMED_OUT
+        if self.stop.is_set():
+            return WatchEnding.SHUTDOWN
+        return None
 
     def _renew(self) -> Lease:
         job, attempt = self.claim.job, self.claim.attempt
@@ -178,15 +194,20 @@ def stop_process(child: BaseProcess) -> None:
 
 @dataclass
 class LocalProgressSink:
+    """Progress as a guarded row update; a refused write means the attempt is no longer
+    current (cancelled, recovered), which the task reads as a request to stop."""
+
     lifecycle: JobLifecycle
     job_id: str
     attempt: int
+    _lost: bool = field(default=False, init=False)
 
     def write_progress(self, progress: int, message: str) -> None:
-        self.lifecycle.write_progress(self.job_id, self.attempt, progress, message)
+        event = Progress(attempt=self.attempt, progress=progress, text=message)
+        self._lost = self._lost or self.lifecycle.record(self.job_id, event) is None
 
     def cancel_requested(self) -> bool:
-        return self.lifecycle.cancel_requested(self.job_id)
+        return self._lost or self.lifecycle.cancel_requested(self.job_id)
 
 
 def die_with_parent() -> None:
@@ -201,29 +222,11 @@ def die_with_parent() -> None:
 
 
 def execute_attempt(settings: Settings, task_path: str, claim: Claim) -> None:
-    """The child: run the task and record how it ended."""
-    from bookkeeper_jobs.ledger import Ledger
-
+    """The child: run the attempt and record how it ended."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent()
     lifecycle = lifecycle_for(settings)
     job, attempt = claim.job, claim.attempt
-    reporter = CoalescingReporter(LocalProgressSink(lifecycle, job.id, attempt))
-    ledger = Ledger.from_settings(settings)
-    try:
-        result = resolve_task(task_path)(job.spec, ledger, reporter)
-        reporter.flush()
-    except RetryableTaskError as exc:
-        lifecycle.fail(job.id, attempt, str(exc), retryable=True)
-    except FatalTaskError as exc:
-        lifecycle.fail(job.id, attempt, str(exc), retryable=False)
-    except Exception as exc:
-        log.error("job %s failed:\n%s", job.id, traceback.format_exc())
-        lifecycle.fail(job.id, attempt, f"{type(exc).__name__}: {exc}", retryable=False)
-    else:
-        if lifecycle.cancel_requested(job.id):  # the task saw the request and stopped early
-            lifecycle.mark_cancelled(job.id)
-        else:
-            lifecycle.complete(job.id, attempt, result)
-    finally:
-        ledger.dispose()
+    sink = LocalProgressSink(lifecycle, job.id, attempt)
+    outcome = run_attempt(job, attempt, task_path, settings, sink)
+    lifecycle.record(job.id, outcome.event(lifecycle.policy))

@@ -21,7 +21,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from bookkeeper_jobs.artifacts import ArtifactStore
 from bookkeeper_jobs.errors import FatalTaskError
 from bookkeeper_jobs.ledger.accounts import DEFAULT_CHART, UNCATEGORIZED, AccountSpec
 from bookkeeper_jobs.ledger.engine import WRITE_OPTION, create_ledger_engine
@@ -57,16 +56,15 @@ _MIGRATION_LOCK = 7_240_417  # any constant: serializes concurrent migrations on
 
 
 class Ledger:
-    def __init__(self, engine: Engine, artifacts: ArtifactStore) -> None:
+    def __init__(self, engine: Engine) -> None:
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported ledger database: {engine.dialect.name}")
         self.engine = engine
-        self.artifacts = artifacts
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Ledger:
         """The ledger of ``settings`` (not migrated: call :meth:`migrate` at startup)."""
-        return cls(create_ledger_engine(settings.ledger_url), ArtifactStore(settings.artifacts_dir))
+        return cls(create_ledger_engine(settings.ledger_url))
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -5,14 +5,17 @@
 so a second reconcile builds the same Job and its create is a 409, never a duplicate.
 Owner references are not set here: the handler adds them with ``kopf.adopt``.
 
-Exit codes of ``bkjobs task run`` and what the Job does with them (``podFailurePolicy``):
+Exit codes of ``bkjobs task run`` (:class:`~bookkeeper_jobs.lifecycle.TaskExit`) and what
+the Job does with them (``podFailurePolicy``):
 
-- ``0``: the task finished; the Job succeeds.
-- :data:`FATAL_EXIT_CODE` (3): a ``FatalTaskError`` (bad input, missing data): another
-  attempt cannot help, so the policy fails the whole Job at once instead of spending its
-  ``backoffLimit``.
-- anything else (a ``RetryableTaskError``, a crash, OOM): the pod counts against
-  ``backoffLimit`` and the Job controller starts another one after its backoff delay.
+- ``DONE`` (0): the task recorded its ending (complete, cancelled); the Job succeeds.
+- ``FINAL`` (3): the task recorded ``failed`` (a ``FatalTaskError``, or a retryable error
+  on its last attempt): another attempt cannot help, so the policy fails the whole Job at
+  once instead of spending its ``backoffLimit``, even if that status write was lost.
+- anything else (``RETRY`` after a ``RetryableTaskError``, a crash, OOM): the pod counts
+  against ``backoffLimit`` and the Job controller starts another one after its backoff
+  delay. The pod's ``BKJOBS_JOB_MAX_ATTEMPTS`` is ``backoffLimit`` + 1, so the task knows
+  which attempt is its last.
 - a pod stopped by a disruption (eviction, preemption, node drain; condition
   ``DisruptionTarget``) is ignored: it is retried without counting as a failure.
 
@@ -29,10 +32,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bookkeeper_jobs.lifecycle import TaskExit
 from bookkeeper_jobs.resource import LABEL_NAME, BookkeepingJobSpec, label_value
 from bookkeeper_jobs.settings import Settings
 
-FATAL_EXIT_CODE = 3
 CONTAINER_NAME = "task"
 JOB_NAME_SUFFIX = "-run"
 MAX_JOB_NAME = 63  # Job names end up in pod labels (job-name), which allow 63 characters
@@ -93,7 +96,7 @@ class JobTemplateConfig(BaseModel):
     """A numeric non-root user, so ``runAsNonRoot`` can be checked without the image."""
 
     pod_failure_policy: bool = True
-    """Fail the Job at once on :data:`FATAL_EXIT_CODE`; ignore disruptions (see above)."""
+    """Fail the Job at once on ``TaskExit.FINAL``; ignore disruptions (see above)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **fields: Any) -> JobTemplateConfig:
@@ -126,8 +129,11 @@ def _labels(resource: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def _env(config: JobTemplateConfig) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [{"name": "BKJOBS_DATA_DIR", "value": config.data_dir}]
+def _env(config: JobTemplateConfig, backoff_limit: int) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "BKJOBS_DATA_DIR", "value": config.data_dir},
+        {"name": "BKJOBS_JOB_MAX_ATTEMPTS", "value": str(backoff_limit + 1)},
+    ]
     if config.database_secret is not None:
         secret_ref = {"name": config.database_secret, "key": config.database_secret_key}
         env.append({"name": "BKJOBS_DATABASE_URL", "valueFrom": {"secretKeyRef": secret_ref}})
@@ -140,7 +146,9 @@ def _env(config: JobTemplateConfig) -> list[dict[str, Any]]:
     return env
 
 
-def _container(namespace: str, name: str, config: JobTemplateConfig) -> dict[str, Any]:
+def _container(
+    namespace: str, name: str, config: JobTemplateConfig, backoff_limit: int
+) -> dict[str, Any]:
     mounts = [{"name": "tmp", "mountPath": "/tmp"}]
     if config.artifacts_claim is not None:
         mounts.append({"name": "data", "mountPath": config.data_dir})
@@ -149,7 +157,7 @@ def _container(namespace: str, name: str, config: JobTemplateConfig) -> dict[str
         "image": config.image,
         "imagePullPolicy": config.image_pull_policy,
         "command": ["bkjobs", "task", "run", "--job", f"{namespace}/{name}"],
-        "env": _env(config),
+        "env": _env(config, backoff_limit),
         "resources": {kind: dict(values) for kind, values in config.resources.items()},
         "volumeMounts": mounts,
         "securityContext": {
@@ -170,7 +178,9 @@ def _volumes(config: JobTemplateConfig) -> list[dict[str, Any]]:
     return volumes
 
 
-def _pod_spec(namespace: str, name: str, config: JobTemplateConfig) -> dict[str, Any]:
+def _pod_spec(
+    namespace: str, name: str, config: JobTemplateConfig, backoff_limit: int
+) -> dict[str, Any]:
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
         "serviceAccountName": config.service_account,
@@ -181,7 +191,7 @@ def _pod_spec(namespace: str, name: str, config: JobTemplateConfig) -> dict[str,
             "fsGroup": config.run_as_user,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "containers": [_container(namespace, name, config)],
+        "containers": [_container(namespace, name, config, backoff_limit)],
         "volumes": _volumes(config),
     }
     if config.image_pull_secrets:
@@ -197,7 +207,7 @@ def _pod_failure_policy() -> dict[str, Any]:
                 "onExitCodes": {
                     "containerName": CONTAINER_NAME,
                     "operator": "In",
-                    "values": [FATAL_EXIT_CODE],
+                    "values": [int(TaskExit.FINAL)],
                 },
             },
             {
@@ -217,8 +227,9 @@ def build_job_manifest(resource: Mapping[str, Any], config: JobTemplateConfig) -
     name, namespace = metadata["name"], metadata["namespace"]
     spec = BookkeepingJobSpec.model_validate(resource["spec"])
     labels = _labels(resource)
+    backoff_limit = _either(spec.backoff_limit, config.backoff_limit)
     job_spec: dict[str, Any] = {
-        "backoffLimit": _either(spec.backoff_limit, config.backoff_limit),
+        "backoffLimit": backoff_limit,
         "activeDeadlineSeconds": _either(
             spec.active_deadline_seconds, config.active_deadline_seconds
         ),
@@ -229,7 +240,7 @@ def build_job_manifest(resource: Mapping[str, Any], config: JobTemplateConfig) -
         "parallelism": 1,
         "template": {
             "metadata": {"labels": dict(labels)},
-            "spec": _pod_spec(namespace, name, config),
+            "spec": _pod_spec(namespace, name, config, backoff_limit),
         },
     }
     if config.pod_failure_policy:

@@ -2,40 +2,45 @@
 
 Each function does one step and returns at once (no waiting for Jobs inside handlers). It
 returns the :class:`Outcome` worth an Event, or ``None`` when nothing changed; the kopf
-handlers in ``handlers.py`` post the Events. Writes to the resource's status go through
-``status.py`` (read, decide, patch with a resourceVersion precondition).
+handlers in ``handlers.py`` post the Events. Status writes are lifecycle events applied by
+:class:`~bookkeeper_jobs.status_writes.StatusWriter` (read, transition, patch with a
+resourceVersion precondition), exactly as the task container writes its own.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
 import pydantic
-from kubernetes.client.exceptions import ApiException
 
-from bookkeeper_jobs.jobs import JobPhase
+from bookkeeper_jobs.errors import (
+    KubernetesApiError,
+    ResourceConflictError,
+    ResourceInvalidError,
+    ResourceNotFoundError,
+)
+from bookkeeper_jobs.jobs import Job, JobPhase
+from bookkeeper_jobs.kube import kube_errors
+from bookkeeper_jobs.lifecycle import Cancel, Event, GiveUp, Lost, TimeOut
 from bookkeeper_jobs.operator.context import OperatorContext
 from bookkeeper_jobs.operator.manifests import build_job_manifest, job_name
-from bookkeeper_jobs.operator.status import (
-    CONFLICT,
-    NOT_FOUND,
-    Resource,
-    finished,
-    initial,
-    read_resource,
-    update_status,
-)
 from bookkeeper_jobs.resource import API_VERSION, KIND
+from bookkeeper_jobs.status_writes import (
+    Resource,
+    ResourceRef,
+    StatusKeptChangingError,
+    StatusWriter,
+    Written,
+)
 
-ALREADY_EXISTS = CONFLICT
-UNPROCESSABLE = 422
 RETRY_DELAY = 5.0
 NO_RESULT = "the task exited without reporting a result"
-JOB_DELETED = "the Job was deleted before the task reported a result"
+JOB_DELETED_MESSAGE = "the Job was deleted before the task reported a result"
 _REASON = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
 
@@ -61,11 +66,25 @@ def start(context: OperatorContext, body: Mapping[str, Any]) -> Outcome | None:
         raise kopf.PermanentError(f"invalid spec: {exc}") from exc
     kopf.adopt(manifest, owner=cast(kopf.Body, body))
     created = create_job(context, namespace, manifest, owner_uid=metadata["uid"])
-    message = f"Job {manifest['metadata']['name']} created"
-    written = update_status(context.custom, namespace, name, initial(message))
+    with temporary_on_contention():
+        written = writer(context, namespace, name).initialise()
     if not created:
         return None
+    message = f"Job {manifest['metadata']['name']} created"
     return Outcome(written.resource if written else dict(body), "JobCreated", message)
+
+
+def writer(context: OperatorContext, namespace: str, name: str) -> StatusWriter:
+    return StatusWriter(context.custom, ResourceRef(namespace, name))
+
+
+@contextmanager
+def temporary_on_contention() -> Iterator[None]:
+    """A status that kept changing under our writes: kopf retries the handler soon."""
+    try:
+        yield
+    except StatusKeptChangingError as exc:
+        raise kopf.TemporaryError(str(exc), delay=1) from exc
 
 
 def create_job(
@@ -73,15 +92,15 @@ def create_job(
 ) -> bool:
     """``True`` if created now, ``False`` if this resource's Job already exists."""
     try:
-        # The client serialises a plain dict as it is (its type hints ask for a V1Job).
-        context.batch.create_namespaced_job(namespace, cast(Any, manifest))
-    except ApiException as exc:
-        if exc.status == UNPROCESSABLE:
-            raise kopf.PermanentError(f"the API server refused the Job: {exc.body}") from exc
-        if exc.status != ALREADY_EXISTS:
-            raise kopf.TemporaryError(
-                f"creating the Job failed: {exc.reason}", RETRY_DELAY
-            ) from exc
+        with kube_errors():
+            # The client serialises a plain dict as it is (its type hints ask for a V1Job).
+            context.batch.create_namespaced_job(namespace, cast(Any, manifest))
+    except ResourceInvalidError as exc:
+        raise kopf.PermanentError(f"the API server refused the Job: {exc}") from exc
+    except ResourceConflictError:
+        pass  # AlreadyExists: adopt it below if it is ours
+    except KubernetesApiError as exc:
+        raise kopf.TemporaryError(f"creating the Job failed: {exc}", RETRY_DELAY) from exc
     else:
         return True
     existing = context.batch.read_namespaced_job(manifest["metadata"]["name"], namespace)
@@ -94,28 +113,28 @@ def create_job(
 
 def cancel(context: OperatorContext, namespace: str, name: str) -> Outcome | None:
     """Delete the Job (its pods first) and record the cancellation, unless already ended."""
-    resource = read_resource(context.custom, namespace, name)
+    status_writer = writer(context, namespace, name)
+    resource = status_writer.read()
     if resource is None:
         return None
     phase = JobPhase((resource.get("status") or {}).get("phase", "pending"))
     if phase in (JobPhase.COMPLETE, JobPhase.FAILED):
         return None  # nothing left to cancel; the finished Job keeps its logs until its TTL
     delete_job(context, namespace, job_name(name))
-    message = "Cancelled by request"
-    written = update_status(
-        context.custom, namespace, name, finished(JobPhase.CANCELLED, "Cancelled", message)
-    )
+    with temporary_on_contention():
+        written = status_writer.apply(Cancel())
     if written is None:
         return None
-    return Outcome(written.resource, "Cancelled", f"{message}; Job {job_name(name)} deleted")
+    message = f"{written.status.message}; Job {job_name(name)} deleted"
+    return Outcome(written.resource, "Cancelled", message)
 
 
 def delete_job(context: OperatorContext, namespace: str, name: str) -> None:
     try:
-        context.batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground")
-    except ApiException as exc:
-        if exc.status != NOT_FOUND:
-            raise
+        with kube_errors():
+            context.batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground")
+    except ResourceNotFoundError:
+        pass
 
 
 def reflect_job(context: OperatorContext, job: Mapping[str, Any], deleted: bool) -> Outcome | None:
@@ -124,20 +143,18 @@ def reflect_job(context: OperatorContext, job: Mapping[str, Any], deleted: bool)
     ending = job_ending(job, deleted)
     if owner is None or ending is None:
         return None
-    namespace = job["metadata"]["namespace"]
-    resource = read_resource(context.custom, namespace, owner)
-    if resource is None or (resource.get("spec") or {}).get("cancelRequested"):
-        return None  # gone, or the cancellation records itself
-    reason, error = ending
-    decision = finished(
-        JobPhase.FAILED,
-        reason,
-        "Failed",
-        error=error,
-        prefer_task_error=reason == "BackoffLimitExceeded",
-    )
-    written = update_status(context.custom, namespace, owner, decision)
-    return None if written is None else Outcome(written.resource, "Failed", error)
+    status_writer = writer(context, job["metadata"]["namespace"], owner)
+
+    def decide(current: Job, resource: Resource) -> Event | None:
+        if (resource.get("spec") or {}).get("cancelRequested"):
+            return None  # the cancellation records itself
+        return ending.event(current)
+
+    with temporary_on_contention():
+        written: Written | None = status_writer.decide(decide)
+    if written is None:
+        return None
+    return Outcome(written.resource, "Failed", written.status.error or "failed")
 
 
 def controller_name(job: Mapping[str, Any]) -> str | None:
@@ -148,8 +165,34 @@ def controller_name(job: Mapping[str, Any]) -> str | None:
     return None
 
 
-def job_ending(job: Mapping[str, Any], deleted: bool) -> tuple[str, str] | None:
-    """``(reason, error)`` if the Job is over: failed, complete, or deleted while running.
+@dataclass(frozen=True)
+class JobEnding:
+    """How a Job ended without its task recording the end: the Job condition's reason and
+    message, or ``deleted``/``complete`` when it vanished or succeeded without a result."""
+
+    reason: str
+    message: str
+    deadline_seconds: float | None = None
+
+    def event(self, current: Job) -> Event:
+        """The lifecycle event: a deadline is a timeout, as in the embedded mode; a Job
+        whose backoff ran out gave up (with the task's last own error, which says why
+        better than the Job's condition); anything else lost the attempt for good."""
+        if self.reason == "DeadlineExceeded" and self.deadline_seconds is not None:
+            return TimeOut(seconds=self.deadline_seconds)
+        error = current.status.error or f"{self.reason}: {self.message}"
+        if self.reason == "BackoffLimitExceeded":
+            return GiveUp(error=error)
+        if self.reason in (JOB_COMPLETE, JOB_DELETED):
+            return Lost(error=self.message)
+        return Lost(error=error)
+
+
+JOB_COMPLETE, JOB_DELETED = "Complete", "Deleted"
+
+
+def job_ending(job: Mapping[str, Any], deleted: bool) -> JobEnding | None:
+    """How the Job ended, if it is over: failed, complete, or deleted while running.
 
     A complete Job is an error here: the task reports its own result before it exits, so
     the resource is terminal already unless the task never did.
@@ -159,12 +202,12 @@ def job_ending(job: Mapping[str, Any], deleted: bool) -> tuple[str, str] | None:
             continue
         if condition.get("type") == "Failed":
             reason = str(condition.get("reason") or "JobFailed")
-            message = condition.get("message") or "the Job failed"
-            error = f"{reason}: {message}"
-            if reason == "DeadlineExceeded":  # said as the embedded mode says a timeout
-                deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
-                error = f"timed out after {deadline} s ({error})"
-            return (reason if _REASON.fullmatch(reason) else "JobFailed"), error
+            deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+            return JobEnding(
+                reason if _REASON.fullmatch(reason) else "JobFailed",
+                condition.get("message") or "the Job failed",
+                float(deadline) if deadline is not None else None,
+            )
         if condition.get("type") == "Complete":
-            return "TaskNoResult", NO_RESULT
-    return ("JobDeleted", JOB_DELETED) if deleted else None
+            return JobEnding(JOB_COMPLETE, NO_RESULT)
+    return JobEnding(JOB_DELETED, JOB_DELETED_MESSAGE) if deleted else None

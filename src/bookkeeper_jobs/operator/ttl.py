@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from kubernetes.client import V1DeleteOptions, V1Preconditions
-from kubernetes.client.exceptions import ApiException
 
+from bookkeeper_jobs.errors import KubernetesApiError, ResourceConflictError, ResourceNotFoundError
 from bookkeeper_jobs.jobs import utcnow
+from bookkeeper_jobs.kube import kube_errors
 from bookkeeper_jobs.operator.context import OperatorContext
-from bookkeeper_jobs.operator.status import CONFLICT, NOT_FOUND
 from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,11 @@ async def sweep_forever(context: OperatorContext) -> None:
     operator is the acting one."""
     while True:
         try:
-            if await asyncio.to_thread(acting, context):
-                await asyncio.to_thread(sweep, context)
-        except ApiException as exc:
-            log.warning("TTL sweep failed (%s %s); trying again later", exc.status, exc.reason)
+            with kube_errors():
+                if await asyncio.to_thread(acting, context):
+                    await asyncio.to_thread(sweep, context)
+        except KubernetesApiError as exc:
+            log.warning("TTL sweep failed (%s); trying again later", exc)
         await asyncio.sleep(context.settings.sweep_interval)
 
 
@@ -136,15 +137,14 @@ def delete_expired(context: OperatorContext, resource: Mapping[str, Any]) -> boo
         propagation_policy="Background", preconditions=V1Preconditions(uid=metadata["uid"])
     )
     try:
-        context.custom.delete_namespaced_custom_object(
-            GROUP, VERSION, metadata["namespace"], PLURAL, metadata["name"], body=options
-        )
+        with kube_errors():
+            context.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, metadata["namespace"], PLURAL, metadata["name"], body=options
+            )
         deleted = True
-    except ApiException as exc:
-        if exc.status == CONFLICT:  # the uid precondition: a new resource took the name
-            return False
-        if exc.status != NOT_FOUND:
-            raise
+    except ResourceConflictError:  # the uid precondition: a new resource took the name
+        return False
+    except ResourceNotFoundError:
         deleted = False
     artifact_id = ((resource.get("spec") or {}).get("parameters") or {}).get("artifactId")
     if artifact_id:

@@ -6,19 +6,17 @@ and never touched. Approved categories become training data for the categorizer.
 
 from __future__ import annotations
 
-from typing import Any
-
 from bookkeeper_jobs.jobs import BulkApproveSpec
-from bookkeeper_jobs.ledger import Ledger, task_errors
+from bookkeeper_jobs.ledger import task_errors
+from bookkeeper_jobs.results import BulkApproveResult
 from bookkeeper_jobs.tasks.categorize import MAX_LISTED_IDS, check_company
-from bookkeeper_jobs.tasks.reporter import ProgressReporter
+from bookkeeper_jobs.tasks.context import TaskContext
 
 BATCH_SIZE = 500
 
 
-def bulk_approve(
-    spec: BulkApproveSpec, ledger: Ledger, reporter: ProgressReporter
-) -> dict[str, Any]:
+def bulk_approve(context: TaskContext[BulkApproveSpec]) -> BulkApproveResult:
+    spec, ledger, reporter = context.spec, context.ledger, context.reporter
     ids = list(dict.fromkeys(spec.transaction_ids))
     approved = already = not_found_count = done = 0
     not_found: list[str] = []
@@ -38,16 +36,16 @@ def bulk_approve(
             not_found.extend(outcome.not_found[: max(MAX_LISTED_IDS - len(not_found), 0)])
             done += len(batch)
             reporter.update(100 * done / len(ids), _message(done, len(ids)))
-    return {
-        "company_id": spec.company_id,
-        "requested": len(ids),
-        "processed": done,
-        "approved": approved,
-        "already_approved": already,
-        "not_found_count": not_found_count,
-        "not_found": not_found,
-        "cancelled": cancelled,
-    }
+    return BulkApproveResult(
+        company_id=spec.company_id,
+        requested=len(ids),
+        processed=done,
+        approved=approved,
+        already_approved=already,
+        not_found_count=not_found_count,
+        not_found=not_found,
+        cancelled=cancelled,
+    )
 
 
 def _message(done: int, total: int) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from bookkeeper_jobs.errors import FatalTaskError
 from bookkeeper_jobs.jobs import CategorizeSpec
 from bookkeeper_jobs.ledger import CategoryAssignment, Ledger, Transaction, task_errors
+from bookkeeper_jobs.results import CategorizedBySource, CategorizeResult, CategorizerModelInfo
 from bookkeeper_jobs.tasks.categorizer import Categorizer, Item, Prediction
+from bookkeeper_jobs.tasks.context import TaskContext
 from bookkeeper_jobs.tasks.reporter import ProgressReporter
 
 PAGE_SIZE = 2_000
@@ -23,13 +24,14 @@ TRAINING_SHARE = 0.1
 """Share of the progress range spent on loading training data and fitting the model."""
 
 
-def categorize(spec: CategorizeSpec, ledger: Ledger, reporter: ProgressReporter) -> dict[str, Any]:
+def categorize(context: TaskContext[CategorizeSpec]) -> CategorizeResult:
+    spec = context.spec
     with task_errors():
-        check_company(ledger, spec.company_id, spec.tenant_id)
+        check_company(context.ledger, spec.company_id, spec.tenant_id)
     return categorize_transactions(
-        ledger,
+        context.ledger,
         spec.company_id,
-        reporter=reporter,
+        reporter=context.reporter,
         transaction_ids=spec.transaction_ids,
         limit=None if spec.transaction_ids is not None else spec.limit,
     )
@@ -76,7 +78,7 @@ def categorize_transactions(
     limit: int | None = None,
     progress_from: float = 0,
     progress_to: float = 100,
-) -> dict[str, Any]:
+) -> CategorizeResult:
     """Categorize the target rows of ``company_id``; progress runs from ``progress_from`` to
     ``progress_to``. Stops early (partial counts, ``cancelled: true``) when cancelled."""
     span = progress_to - progress_from
@@ -182,21 +184,21 @@ def _message(tally: Tally) -> str:
     return f"Categorized {tally.done}/{tally.total} transactions"
 
 
-def _result(company_id: str, categorizer: Categorizer, tally: Tally) -> dict[str, Any]:
-    return {
-        "company_id": company_id,
-        "requested": tally.total,
-        "processed": tally.done,
-        "categorized": tally.saved,
-        "by_source": dict(tally.by_source),
-        "skipped": tally.skipped,
-        "unknown_count": tally.unknown_count,
-        "unknown_ids": list(tally.unknown_ids),
-        "cancelled": tally.cancelled,
-        "model": {
-            "trained": categorizer.info.trained,
-            "examples": categorizer.info.examples,
-            "classes": categorizer.info.classes,
-            "threshold": categorizer.threshold,
-        },
-    }
+def _result(company_id: str, categorizer: Categorizer, tally: Tally) -> CategorizeResult:
+    return CategorizeResult(
+        company_id=company_id,
+        requested=tally.total,
+        processed=tally.done,
+        categorized=tally.saved,
+        by_source=CategorizedBySource.model_validate(tally.by_source),
+        skipped=tally.skipped,
+        unknown_count=tally.unknown_count,
+        unknown_ids=list(tally.unknown_ids),
+        cancelled=tally.cancelled,
+        model=CategorizerModelInfo(
+            trained=categorizer.info.trained,
+            examples=categorizer.info.examples,
+            classes=categorizer.info.classes,
+            threshold=categorizer.threshold,
+        ),
+    )

@@ -1,173 +1,94 @@
 """The task container's entrypoint: ``bkjobs task run --job <namespace>/<name>``.
 
-It reads the BookkeepingJob, runs the same task function as the embedded mode, and reports
-through the status subresource (``bookkeepingjobs/status``, JSON merge patches coalesced by
-the reporter). Exit codes tell the Kubernetes Job what to do:
+It reads the BookkeepingJob, starts the next attempt, runs it with the same attempt runner
+as the embedded mode and records the outcome, every write a guarded status patch
+(:class:`~bookkeeper_jobs.status_writes.StatusWriter`). The exit code
+(:class:`~bookkeeper_jobs.lifecycle.TaskExit`) tells the Kubernetes Job what to do next:
+retry the pod after a retryable error, fail at once after a final one.
 
-- 0: the resource now says how it ended (complete, or failed for a fatal error);
-- :data:`EXIT_RETRYABLE` (1): a retryable error; the Job's ``backoffLimit`` retries the pod.
-
-The task functions themselves know nothing of this: only this module speaks Kubernetes.
+Retries follow the Job's own pod backoff (10 s, doubling, at most 6 min); the number of
+attempts is ``BKJOBS_JOB_MAX_ATTEMPTS``, which the operator sets on the pod to the Job's
+``backoffLimit`` + 1, so the task knows when its failure is the last one.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import traceback
 from dataclasses import dataclass, field
-from typing import Any, cast
 
-from kubernetes.client import CustomObjectsApi
-
-from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
-from bookkeeper_jobs.jobs import Job, JobPhase, JobStatus, transition_conditions, utcnow
-from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, job_from_resource, status_patch
+from bookkeeper_jobs.jobs import utcnow
+from bookkeeper_jobs.lifecycle import (
+    KUBERNETES_POD_BACKOFF,
+    KUBERNETES_POD_BACKOFF_MAX,
+    Progress,
+    RetryPolicy,
+    Start,
+    TaskExit,
+)
+from bookkeeper_jobs.resource import job_from_resource
 from bookkeeper_jobs.settings import Settings
-from bookkeeper_jobs.tasks.registry import resolve_task, task_table_for
-from bookkeeper_jobs.tasks.reporter import CoalescingReporter
+from bookkeeper_jobs.status_writes import StatusWriter
+from bookkeeper_jobs.tasks.registry import task_table_for
+from bookkeeper_jobs.tasks.runner import exit_code, run_attempt
 
 log = logging.getLogger(__name__)
 
-EXIT_DONE = 0
-EXIT_RETRYABLE = 1
 CANCEL_CHECK_SECONDS = 1.0
 
 
 @dataclass
-class ResourceRef:
-    namespace: str
-    name: str
-
-    @classmethod
-    def parse(cls, text: str) -> ResourceRef:
-        namespace, _, name = text.partition("/")
-        if not namespace or not name:
-            raise ValueError(f"--job must be <namespace>/<name>, not {text!r}")
-        return cls(namespace, name)
-
-
-@dataclass
-class StatusClient:
-    """Reads the resource and merge-patches its status subresource."""
-
-    api: CustomObjectsApi
-    ref: ResourceRef
-
-    def read(self) -> dict[str, Any]:
-        return cast(
-            dict[str, Any],
-            self.api.get_namespaced_custom_object(
-                GROUP, VERSION, self.ref.namespace, PLURAL, self.ref.name
-            ),
-        )
-
-    def patch_status(self, body: dict[str, Any]) -> None:
-        self.api.patch_namespaced_custom_object_status(
-            GROUP, VERSION, self.ref.namespace, PLURAL, self.ref.name, body
-        )
-
-
-@dataclass
 class StatusPatchSink:
-    """The reporter's sink in a cluster: progress and message as a status patch. Progress
-    never goes below what an earlier attempt reported; cancellation is read from the spec
-    at most once a second."""
+    """The reporter's sink in a cluster: progress as a guarded status patch. A refused
+    write (the job was cancelled or ended meanwhile) reads as a request to stop; the spec's
+    ``cancelRequested`` is read at most once a second."""
 
-    client: StatusClient
-    floor: int
-    _cancel: bool = False
+    writer: StatusWriter
+    attempt: int
+    _stop: bool = False
     _checked_at: float = field(default=float("-inf"))
 
     def write_progress(self, progress: int, message: str) -> None:
-        self.floor = max(self.floor, progress)
-        self.client.patch_status({"status": {"progress": self.floor, "message": message}})
+        event = Progress(attempt=self.attempt, progress=progress, text=message)
+        self._stop = self._stop or self.writer.apply(event) is None
 
     def cancel_requested(self) -> bool:
-        if not self._cancel and time.monotonic() - self._checked_at >= CANCEL_CHECK_SECONDS:
+        if not self._stop and time.monotonic() - self._checked_at >= CANCEL_CHECK_SECONDS:
             self._checked_at = time.monotonic()
-            spec = self.client.read().get("spec", {})
-            self._cancel = bool(spec.get("cancelRequested"))
-        return self._cancel
+            resource = self.writer.read()
+            self._stop = resource is None or bool(resource["spec"].get("cancelRequested"))
+        return self._stop
 
 
-def run_task(client: StatusClient, settings: Settings) -> int:
-    obj = client.read()
-    job = job_from_resource(obj)
-    if job.status.phase.is_terminal or obj.get("spec", {}).get("cancelRequested"):
-        log.info("%s is already %s; nothing to run", job.id, job.status.phase.value)
-        return EXIT_DONE
-    running = start_attempt(client, job)
-    from bookkeeper_jobs.ledger import Ledger
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.job_max_attempts,
+        backoff=KUBERNETES_POD_BACKOFF,
+        backoff_max=KUBERNETES_POD_BACKOFF_MAX,
+    )
 
-    ledger = Ledger.from_settings(settings)
-    sink = StatusPatchSink(client, floor=running.progress)
-    reporter = CoalescingReporter(sink)
+
+def run_task(writer: StatusWriter, settings: Settings) -> int:
+    """One attempt of the resource's job; the process's exit code."""
+    started = writer.decide(
+        lambda _job, resource: None if resource["spec"].get("cancelRequested") else Start()
+    )
+    if started is None:
+        log.info("%s: nothing to run (ended, cancelled or gone)", writer.ref)
+        return TaskExit.DONE
+    job = job_from_resource(started.resource)
+    attempt = started.status.attempts
+    log.info("%s attempt %d started at %s", writer.ref, attempt, utcnow().isoformat())
+    sink = StatusPatchSink(writer, attempt)
+    task_path = task_table_for(settings)[job.spec.type]
+    outcome = run_attempt(job, attempt, task_path, settings, sink)
+    event = outcome.event(retry_policy(settings))
     try:
-        result = resolve_task(task_table_for(settings)[job.spec.type])(job.spec, ledger, reporter)
-        reporter.flush()
-    except RetryableTaskError as exc:
-        # The error stays in status so that, if the Job's backoff runs out, the operator
-        # fails the resource with the task's own words; the next attempt clears it.
-        note = f"Attempt {running.attempts} failed ({exc}); the Job will retry"
-        client.patch_status({"status": {"message": note, "error": str(exc)}})
-        return EXIT_RETRYABLE
-    except FatalTaskError as exc:
-        finish(client, running, JobPhase.FAILED, "TaskFailed", error=str(exc))
-    except Exception as exc:
-        log.error("job %s failed:\n%s", job.id, traceback.format_exc())
-        finish(client, running, JobPhase.FAILED, "TaskFailed", error=f"{type(exc).__name__}: {exc}")
-    else:
-        if sink.cancel_requested():
-            return EXIT_DONE  # the operator records the cancellation
-        finish(client, running, JobPhase.COMPLETE, "Completed", result=result)
-    finally:
-        ledger.dispose()
-    return EXIT_DONE
-
-
-def start_attempt(client: StatusClient, job: Job) -> JobStatus:
-    now = utcnow()
-    attempt = job.status.attempts + 1
-    status = job.status.model_copy(
-        update={
-            "phase": JobPhase.RUNNING,
-            "attempts": attempt,
-            "started_at": job.status.started_at or now,
-            "message": "Started" if attempt == 1 else f"Started attempt {attempt}",
-            "error": None,
-            "conditions": transition_conditions(
-                job.status.conditions, JobPhase.RUNNING, "Started", f"Attempt {attempt}", now
-            ),
-        }
-    )
-    client.patch_status(status_patch(status))
-    return status
-
-
-def finish(
-    client: StatusClient,
-    running: JobStatus,
-    phase: JobPhase,
-    reason: str,
-    *,
-    result: dict[str, Any] | None = None,
-    error: str | None = None,
-) -> None:
-    now = utcnow()
-    latest = job_from_resource(client.read()).status
-    status = latest.model_copy(
-        update={
-            "phase": phase,
-            "progress": 100 if phase is JobPhase.COMPLETE else latest.progress,
-            "message": "Complete" if phase is JobPhase.COMPLETE else "Failed",
-            "result": result,
-            "error": error,
-            "finished_at": now,
-            "attempts": running.attempts,
-            "conditions": transition_conditions(
-                latest.conditions, phase, reason, error or "Complete", now
-            ),
-        }
-    )
-    client.patch_status(status_patch(status))
+        recorded = writer.apply(event)
+    except Exception:  # the API server unreachable: the exit code still tells the Job
+        log.exception("%s attempt %d: recording %s failed", writer.ref, attempt, event)
+        return exit_code(event)
+    if recorded is None:
+        log.info("%s attempt %d: %s not recorded (already ended)", writer.ref, attempt, event)
+        return TaskExit.DONE
+    return exit_code(event)

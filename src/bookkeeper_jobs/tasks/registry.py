@@ -7,14 +7,12 @@ it runs, and so tests can hand a backend a table of scripted tasks.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
+from collections.abc import Mapping
+from typing import TypeAlias
 
 from bookkeeper_jobs.jobs import JobType
 from bookkeeper_jobs.settings import Settings
-
-TaskFunction: TypeAlias = Callable[[Any, Any, Any], dict[str, Any]]
-"""``(spec, ledger, reporter) -> result``; the result is small JSON."""
+from bookkeeper_jobs.tasks.context import TaskFunction
 
 TaskTable: TypeAlias = Mapping[str, str]
 

@@ -9,9 +9,9 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bookkeeper_jobs.errors import StatementFormatError
 
-class StatementFormatError(ValueError):
-    """The file as a whole cannot be read as a statement; the message says why."""
+__all__ = ["ParsedRow", "RowError", "StatementFormatError"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,30 +3,32 @@ categorize what it added.
 
 Rows go in batches, each batch one database transaction; fingerprints make a re-run (or a
 re-upload of the same file) insert nothing twice. Bad rows are reported by line and never
-stop the good ones. Progress: 0-50 importing, 50-100 categorizing.
+stop the good ones. Imported rows are tagged with the job's id (``import_job_id``), which is
+how the categorizing step finds them. Progress: 0-50 importing, 50-100 categorizing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 
+from bookkeeper_jobs.artifacts import ArtifactStore
 from bookkeeper_jobs.errors import FatalTaskError
 from bookkeeper_jobs.jobs import UploadAndCategorizeSpec
 from bookkeeper_jobs.ledger import (
-    Ledger,
     NewTransaction,
     new_transaction_problem,
     normalize_description,
     task_errors,
     to_cents,
 )
+from bookkeeper_jobs.results import CategorizeResult, UploadAndCategorizeResult, UploadRowError
 from bookkeeper_jobs.tasks.categorize import categorize_transactions
-from bookkeeper_jobs.tasks.reporter import ProgressReporter
+from bookkeeper_jobs.tasks.context import TaskContext
 from bookkeeper_jobs.tasks.statements import (
     ParsedRow,
     RowError,
@@ -45,13 +47,13 @@ class ImportTally:
     rows: int = 0
     imported: int = 0
     error_count: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[UploadRowError] = field(default_factory=list)
     cancelled: bool = False
 
     def bad_row(self, error: RowError) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_LISTED_ERRORS:
-            self.errors.append({"line": error.line, "message": error.message})
+            self.errors.append(UploadRowError(line=error.line, message=error.message))
 
 
 class Occurrences:
@@ -103,48 +105,60 @@ def _ranks_among_equals(ordered: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]
 
 
 def upload_and_categorize(
-    spec: UploadAndCategorizeSpec, ledger: Ledger, reporter: ProgressReporter
-) -> dict[str, Any]:
+    context: TaskContext[UploadAndCategorizeSpec],
+) -> UploadAndCategorizeResult:
+    spec, ledger = context.spec, context.ledger
     with task_errors():
         ledger.ensure_company(spec.company_id, spec.tenant_id)
-    reporter.update(0, f"Reading {spec.filename}")
-    tally = import_statement(spec, ledger, reporter)
+    context.reporter.update(0, f"Reading {spec.filename}")
+    tally = import_statement(context)
     if tally.rows == 0:
         raise FatalTaskError(_no_rows_message(tally))
-    result: dict[str, Any] = {
-        "filename": spec.filename,
-        "rows": tally.rows,
-        "imported": tally.imported,
-        "duplicates": tally.rows - tally.imported,
-        "row_errors": tally.error_count,
-        "errors": tally.errors,
-    }
     if tally.cancelled:
-        return {**result, "cancelled": True}
-    result["categorization"] = categorize_transactions(
+        return _result(spec, tally, cancelled=True)
+    categorization = categorize_transactions(
         ledger,
         spec.company_id,
-        reporter=reporter,
-        import_job_id=spec.artifact_id,
+        reporter=context.reporter,
+        import_job_id=context.job_id,
         progress_from=IMPORT_SHARE,
         progress_to=100,
     )
-    return result
+    return _result(spec, tally, categorization=categorization)
 
 
-def import_statement(
-    spec: UploadAndCategorizeSpec, ledger: Ledger, reporter: ProgressReporter
-) -> ImportTally:
+def _result(
+    spec: UploadAndCategorizeSpec,
+    tally: ImportTally,
+    *,
+    cancelled: bool = False,
+    categorization: CategorizeResult | None = None,
+) -> UploadAndCategorizeResult:
+    return UploadAndCategorizeResult(
+        filename=spec.filename,
+        rows=tally.rows,
+        imported=tally.imported,
+        duplicates=tally.rows - tally.imported,
+        row_errors=tally.error_count,
+        errors=tally.errors,
+        cancelled=cancelled,
+        categorization=categorization,
+    )
+
+
+def import_statement(context: TaskContext[UploadAndCategorizeSpec]) -> ImportTally:
+    """Stream the stored upload into the ledger in batches, tagging rows with the job id."""
+    spec, ledger, reporter = context.spec, context.ledger, context.reporter
     tally = ImportTally()
     occurrences = Occurrences()
-    with _open_artifact(ledger, spec) as stream:
+    with _open_artifact(context.artifacts, spec) as stream:
         total_lines = max(1, count_data_lines(stream))
         stream.seek(0)
         for batch, last_line in _batches(_parse(stream, spec.filename), tally):
             rows = occurrences.number(batch)
             with task_errors():
                 tally.imported += ledger.add_transactions(
-                    spec.company_id, rows, import_job_id=spec.artifact_id
+                    spec.company_id, rows, import_job_id=context.job_id
                 )
             tally.rows += len(rows)
             reporter.update(
@@ -157,15 +171,15 @@ def import_statement(
     return tally
 
 
-def _open_artifact(ledger: Ledger, spec: UploadAndCategorizeSpec) -> BinaryIO:
+def _open_artifact(artifacts: ArtifactStore, spec: UploadAndCategorizeSpec) -> BinaryIO:
     try:
-        return ledger.artifacts.open(spec.artifact_id)
+        return artifacts.open(spec.artifact_id)
     except FileNotFoundError as exc:
         # Swept after the TTL, or lost with its volume; the message names no server path.
         raise FatalTaskError(f"{spec.filename}: the uploaded file is no longer stored") from exc
 
 
-def _parse(stream: Any, filename: str) -> Iterator[ParsedRow | RowError]:
+def _parse(stream: BinaryIO, filename: str) -> Iterator[ParsedRow | RowError]:
     try:
         yield from parse_statement(stream, filename)
     except StatementFormatError as exc:
@@ -199,5 +213,5 @@ def _batches(
 def _no_rows_message(tally: ImportTally) -> str:
     if not tally.errors:
         return "the statement has no transaction rows"
-    first = "; ".join(f"line {e['line']}: {e['message']}" for e in tally.errors[:3])
+    first = "; ".join(f"line {e.line}: {e.message}" for e in tally.errors[:3])
     return f"no usable rows: all {tally.error_count} rows have errors (first: {first})"

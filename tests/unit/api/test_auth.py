@@ -9,7 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bookkeeper_jobs.api.auth import AuthenticationError, Principal, authenticate
+from bookkeeper_jobs.api.auth import Principal, authenticate
+from bookkeeper_jobs.errors import AuthenticationError
 from bookkeeper_jobs.settings import Grant, Settings
 
 SECRET = "s" * 40

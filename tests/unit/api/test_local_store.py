@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from datetime import UTC, datetime, timedelta
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
 
-from bookkeeper_jobs.api.store.local import LocalJobStore
-from bookkeeper_jobs.api.store.local_lifecycle import JobLifecycle, Lease, RetryPolicy
+from bookkeeper_jobs.api.store.local import LocalJobStore, SQLiteDatabase
+from bookkeeper_jobs.api.store.local_lifecycle import JobLifecycle, Lease
+from bookkeeper_jobs.errors import InvalidCursorError
 from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase, UploadAndCategorizeSpec
+from bookkeeper_jobs.lifecycle import Cancel, Complete, Progress, RetryPolicy
 
 
 def make(tmp_path: Path, deleted: list[str] | None = None) -> tuple[LocalJobStore, JobLifecycle]:
@@ -23,8 +28,8 @@ def test_progress_writes_never_lower_progress(tmp_path: Path) -> None:
     job_id = store.submit(CategorizeSpec(company_id="c1", tenant_id="t1")).job.id
     claim = lifecycle.claim_next("w", 10)
     assert claim is not None
-    lifecycle.write_progress(job_id, claim.attempt, 60, "sixty")
-    lifecycle.write_progress(job_id, claim.attempt, 30, "thirty")
+    lifecycle.record(job_id, Progress(attempt=claim.attempt, progress=60, text="sixty"))
+    lifecycle.record(job_id, Progress(attempt=claim.attempt, progress=30, text="thirty"))
     job = store.get(job_id)
     assert job is not None
     assert (job.status.progress, job.status.message) == (60, "thirty")
@@ -36,9 +41,10 @@ def test_a_worker_that_lost_its_attempt_cannot_write(tmp_path: Path) -> None:
     first = lifecycle.claim_next("w1", 10)
     assert first is not None
     store.cancel(job_id)
-    lifecycle.mark_cancelled(job_id)
-    lifecycle.write_progress(job_id, first.attempt, 90, "late")
-    assert not lifecycle.complete(job_id, first.attempt, {"late": True})
+    assert lifecycle.record(job_id, Cancel(attempt=first.attempt)) is not None
+    late = Progress(attempt=first.attempt, progress=90, text="late")
+    assert lifecycle.record(job_id, late) is None
+    assert lifecycle.record(job_id, Complete(attempt=first.attempt, result={"late": 1})) is None
     job = store.get(job_id)
     assert job is not None
     assert job.status.phase is JobPhase.CANCELLED
@@ -51,6 +57,38 @@ def test_only_one_claim_wins(tmp_path: Path) -> None:
     store.submit(CategorizeSpec(company_id="c1", tenant_id="t1"))
     assert lifecycle.claim_next("w1", 10) is not None
     assert lifecycle.claim_next("w2", 10) is None
+
+
+def claim_all(path: Path, worker: str, start: Barrier, claimed: Queue[tuple[str, str]]) -> None:
+    """A worker process: claim until nothing is left, reporting each claim."""
+    lifecycle = JobLifecycle(SQLiteDatabase(path), RetryPolicy())
+    start.wait()
+    while (claim := lifecycle.claim_next(worker, 10)) is not None:
+        claimed.put((claim.job.id, worker))
+
+
+def test_concurrent_claims_by_racing_processes_take_each_job_exactly_once(
+    tmp_path: Path,
+) -> None:
+    store, _ = make(tmp_path)
+    ids = {store.submit(CategorizeSpec(company_id="c1", tenant_id="t1")).job.id for _ in range(200)}
+    context = multiprocessing.get_context("spawn")
+    start, claimed = context.Barrier(4), context.Queue()
+    workers = [
+        context.Process(target=claim_all, args=(store.db.path, f"w{n}", start, claimed))
+        for n in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    claims = [claimed.get(timeout=5) for _ in range(len(ids))]
+    assert claimed.empty()
+    assert sorted(job_id for job_id, _ in claims) == sorted(ids), "every job claimed once"
+    assert len({worker for _, worker in claims}) > 1, "the processes really raced"
+    running = [store.get(job_id) for job_id in ids]
+    assert all(job is not None and job.status.attempts == 1 for job in running)
 
 
 def test_an_expired_lease_is_recovered_as_a_retry(tmp_path: Path) -> None:
@@ -82,9 +120,9 @@ def test_sweep_deletes_the_jobs_uploads(tmp_path: Path) -> None:
     assert deleted == ["a" * 32]
 
 
-def test_a_bad_cursor_is_a_value_error(tmp_path: Path) -> None:
+def test_a_bad_cursor_is_an_invalid_cursor_error(tmp_path: Path) -> None:
     store, _ = make(tmp_path)
-    with pytest.raises(ValueError, match="cursor"):
+    with pytest.raises(InvalidCursorError, match="cursor"):
         store.list_company("c1", cursor="not-a-cursor")
 
 
@@ -96,9 +134,8 @@ def test_a_lease_renewed_after_the_attempt_ended_is_lost_not_a_cancel(tmp_path: 
     claim = lifecycle.claim_next("w1", 10)
     assert claim is not None
     assert lifecycle.renew_lease(job_id, claim.attempt, 10) is Lease.HELD
-    lifecycle.fail(job_id, claim.attempt, "locked", retryable=True)
+    lifecycle.record_failure(job_id, claim.attempt, "locked")
     assert lifecycle.renew_lease(job_id, claim.attempt, 10) is Lease.LOST
-    lifecycle.mark_cancelled(job_id)
     job = store.get(job_id)
     assert job is not None
     assert job.status.phase is JobPhase.PENDING

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from bookkeeper_jobs.artifacts import ArtifactStore
 from bookkeeper_jobs.ledger import Ledger, NewTransaction, create_ledger_engine
 from bookkeeper_jobs.tasks.reporter import CoalescingReporter
 
@@ -17,9 +16,9 @@ TENANT = "t1"
 
 
 @contextmanager
-def open_ledger(url: str, root: Path) -> Iterator[Ledger]:
+def open_ledger(url: str) -> Iterator[Ledger]:
     """A migrated ledger at ``url`` with a company ``acme`` of tenant ``t1``."""
-    ledger = Ledger(create_ledger_engine(url), ArtifactStore(root / "artifacts"))
+    ledger = Ledger(create_ledger_engine(url))
     try:
         ledger.migrate()
         ledger.ensure_company(COMPANY, TENANT, "Acme Ltd")

@@ -10,8 +10,8 @@ from kubernetes.client import ApiClient, V1Job
 from pydantic import ValidationError
 
 from bookkeeper_jobs.jobs import BulkApproveSpec
+from bookkeeper_jobs.lifecycle import TaskExit
 from bookkeeper_jobs.operator.manifests import (
-    FATAL_EXIT_CODE,
     MAX_JOB_NAME,
     JobTemplateConfig,
     build_job_manifest,
@@ -120,18 +120,28 @@ def test_env_has_the_data_dir_the_database_secret_and_extra_variables() -> None:
     )
     assert container(manifest)["env"] == [
         {"name": "BKJOBS_DATA_DIR", "value": "/data"},
+        {"name": "BKJOBS_JOB_MAX_ATTEMPTS", "value": "3"},
         {
             "name": "BKJOBS_DATABASE_URL",
             "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}},
         },
         {"name": "BKJOBS_ENVIRONMENT", "value": "production"},
     ]
-    assert "value" not in container(manifest)["env"][1]  # never the URL itself
+    assert "value" not in container(manifest)["env"][2]  # never the URL itself
+
+
+def test_the_task_knows_its_attempts_from_the_jobs_backoff_limit() -> None:
+    """The task gives up on its last attempt itself (backoffLimit + 1 pods run at most)."""
+    for spec_limit, attempts in ((None, "3"), (0, "1"), (5, "6")):
+        manifest = build_job_manifest(resource(backoffLimit=spec_limit), config())
+        env = {item["name"]: item.get("value") for item in container(manifest)["env"]}
+        assert manifest["spec"]["backoffLimit"] + 1 == int(attempts)
+        assert env["BKJOBS_JOB_MAX_ATTEMPTS"] == attempts
 
 
 def test_without_a_database_secret_no_database_url_is_set() -> None:
     env = container(build_job_manifest(resource(), config(database_secret=None)))["env"]
-    assert [item["name"] for item in env] == ["BKJOBS_DATA_DIR"]
+    assert [item["name"] for item in env] == ["BKJOBS_DATA_DIR", "BKJOBS_JOB_MAX_ATTEMPTS"]
 
 
 def test_resources_and_volumes() -> None:
@@ -172,17 +182,17 @@ def test_security_context_is_restricted() -> None:
     assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
 
 
-def test_fatal_exit_code_fails_the_job_without_retry() -> None:
+def test_the_final_exit_code_fails_the_job_without_retry() -> None:
     rules = build_job_manifest(resource(), config())["spec"]["podFailurePolicy"]["rules"]
     assert rules[0] == {
         "action": "FailJob",
-        "onExitCodes": {"containerName": "task", "operator": "In", "values": [FATAL_EXIT_CODE]},
+        "onExitCodes": {"containerName": "task", "operator": "In", "values": [TaskExit.FINAL]},
     }
     assert rules[1] == {
         "action": "Ignore",
         "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
     }
-    assert FATAL_EXIT_CODE == 3
+    assert TaskExit.FINAL == 3
     spec = build_job_manifest(resource(), config(pod_failure_policy=False))["spec"]
     assert "podFailurePolicy" not in spec
 
@@ -227,9 +237,9 @@ def test_the_manifest_deserializes_into_the_official_model() -> None:
     job = ApiClient()._ApiClient__deserialize(manifest, "V1Job")
     assert isinstance(job, V1Job)
     assert job.metadata.name == f"{NAME}-run"
-    assert job.spec.pod_failure_policy.rules[0].on_exit_codes.values == [FATAL_EXIT_CODE]
+    assert job.spec.pod_failure_policy.rules[0].on_exit_codes.values == [TaskExit.FINAL]
     task = job.spec.template.spec.containers[0]
-    assert task.env[1].value_from.secret_key_ref.name == "bookkeeper-jobs-database"
+    assert task.env[2].value_from.secret_key_ref.name == "bookkeeper-jobs-database"
     assert task.security_context.capabilities.drop == ["ALL"]
     # nothing was dropped on the way: serializing gives the manifest back
     assert ApiClient().sanitize_for_serialization(job) == manifest

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -10,31 +8,14 @@ from bookkeeper_jobs.errors import FatalTaskError
 from bookkeeper_jobs.jobs import CategorizeSpec
 from bookkeeper_jobs.ledger import UNCATEGORIZED, CategoryAssignment, Ledger, NewTransaction
 from bookkeeper_jobs.tasks.categorize import categorize, categorize_transactions
-from tests.unit.ledger.factories import (
-    COMPANY,
-    TENANT,
-    open_ledger,
-    recording_reporter,
-    row,
-    sqlite_url,
-)
+from tests.unit.ledger.factories import COMPANY, TENANT, recording_reporter, row
+from tests.unit.tasks.conftest import ContextFactory
 
 TRAINING = {
     "6190": ["shell fuel station", "esso petrol", "bp fuel", "texaco garage fuel"],
     "6170": ["uber trip", "delta airlines", "hilton hotel", "trainline ticket"],
     "6090": ["staples office", "office depot paper", "ryman stationery", "viking office"],
 }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    url = (
-        sqlite_url(tmp_path)
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    with open_ledger(url, tmp_path) as opened:
-        yield opened
 
 
 def approved_history(ledger: Ledger, company_id: str = COMPANY, copies: int = 3) -> None:
@@ -67,101 +48,102 @@ def by_description(ledger: Ledger) -> dict[str, tuple[str | None, str | None, fl
     }
 
 
-def test_rules_win_over_the_model_in_priority_order(ledger: Ledger) -> None:
+def test_rules_win_over_the_model_in_priority_order(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
     approved_history(ledger)
     ledger.add_rule(COMPANY, kind="contains", pattern="SHELL", account_code="6130", priority=5)
     ledger.add_rule(COMPANY, kind="contains", pattern="shell", account_code="6040", priority=9)
     ledger.add_rule(COMPANY, kind="regex", pattern=r"^big\s", account_code="6120")
     ledger.add_rule(COMPANY, kind="amount_range", min_amount=Decimal("-16"), account_code="6010")
     ids = new_rows(ledger, ["shell fuel station x", "big landlord", "something else"])
-    reporter, _ = recording_reporter()
+    spec = CategorizeSpec(company_id=COMPANY, tenant_id=TENANT, transaction_ids=ids)
 
-    result = categorize(
-        CategorizeSpec(company_id=COMPANY, tenant_id=TENANT, transaction_ids=ids), ledger, reporter
-    )
+    result = categorize(make_context(spec, ledger))
 
     seen = by_description(ledger)
     assert seen["shell fuel station x"] == ("6130", "rule", 1.0)
     assert seen["big landlord"] == ("6120", "rule", 1.0)
     assert seen["something else"] == ("6010", "rule", 1.0)
-    assert result["by_source"] == {"rule": 3, "model": 0, "uncategorized": 0}
+    assert result.by_source.model_dump() == {"rule": 3, "model": 0, "uncategorized": 0}
 
 
-def test_model_learns_from_approved_transactions(ledger: Ledger) -> None:
+def test_model_learns_from_approved_transactions(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
     approved_history(ledger)
     new_rows(ledger, ["shell fuel station 99", "uber trip 99", "staples office 99"])
-    reporter, _ = recording_reporter()
 
-    result = categorize(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger, reporter)
+    result = categorize(make_context(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger))
 
     seen = by_description(ledger)
     assert seen["shell fuel station 99"][:2] == ("6190", "model")
     assert seen["uber trip 99"][:2] == ("6170", "model")
     assert seen["staples office 99"][:2] == ("6090", "model")
     assert all(0.3 <= (seen[d][2] or 0) <= 1 for d in ["uber trip 99", "staples office 99"])
-    assert result["model"]["trained"] is True
-    assert result["categorized"] == 3
+    assert result.model.trained is True
+    assert result.categorized == 3
 
 
-def test_without_training_data_everything_is_uncategorized(ledger: Ledger) -> None:
+def test_without_training_data_everything_is_uncategorized(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
     new_rows(ledger, ["anything", "something"])
-    reporter, _ = recording_reporter()
 
-    result = categorize(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger, reporter)
+    result = categorize(make_context(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger))
 
     assert {v[0] for v in by_description(ledger).values()} == {UNCATEGORIZED}
-    assert result["by_source"]["uncategorized"] == 2
-    assert result["model"]["trained"] is False
+    assert result.by_source.uncategorized == 2
+    assert result.model.trained is False
 
 
-def test_next_limit_categorizes_only_that_many(ledger: Ledger) -> None:
+def test_next_limit_categorizes_only_that_many(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
     new_rows(ledger, [f"shop {n}" for n in range(7)])
-    reporter, _ = recording_reporter()
+    spec = CategorizeSpec(company_id=COMPANY, tenant_id=TENANT, limit=5)
 
-    result = categorize(
-        CategorizeSpec(company_id=COMPANY, tenant_id=TENANT, limit=5), ledger, reporter
-    )
+    result = categorize(make_context(spec, ledger))
 
-    assert result["categorized"] == 5
+    assert result.categorized == 5
     assert ledger.count_transactions(COMPANY, uncategorized=True) == 2
 
 
-def test_other_companies_ids_are_reported_and_untouched(ledger: Ledger) -> None:
+def test_other_companies_ids_are_reported_and_untouched(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
     ledger.ensure_company("other", TENANT)
     ledger.add_transactions("other", [row("theirs")])
     theirs = ledger.list_transactions("other")[0].id
     ours = new_rows(ledger, ["ours"])
-    reporter, _ = recording_reporter()
     spec = CategorizeSpec(
         company_id=COMPANY, tenant_id=TENANT, transaction_ids=[*ours, theirs, "txn_nope"]
     )
 
-    result = categorize(spec, ledger, reporter)
+    result = categorize(make_context(spec, ledger))
 
-    assert result["unknown_ids"] == [theirs, "txn_nope"]
-    assert result["unknown_count"] == 2
-    assert result["categorized"] == 1
+    assert result.unknown_ids == [theirs, "txn_nope"]
+    assert result.unknown_count == 2
+    assert result.categorized == 1
     assert ledger.list_transactions("other")[0].category is None
 
 
-def test_user_categories_and_approved_rows_are_skipped(ledger: Ledger) -> None:
+def test_user_categories_and_approved_rows_are_skipped(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
     user, approved, fresh = new_rows(ledger, ["user set", "approved one", "fresh"])
     ledger.set_category(COMPANY, user, "6090")
     ledger.save_categories(COMPANY, [CategoryAssignment(approved, "6170", 0.5, "model")])
     ledger.approve(COMPANY, [approved])
-    reporter, _ = recording_reporter()
-
-    result = categorize(
-        CategorizeSpec(
-            company_id=COMPANY, tenant_id=TENANT, transaction_ids=[user, approved, fresh]
-        ),
-        ledger,
-        reporter,
+    spec = CategorizeSpec(
+        company_id=COMPANY, tenant_id=TENANT, transaction_ids=[user, approved, fresh]
     )
 
+    result = categorize(make_context(spec, ledger))
+
     seen = by_description(ledger)
-    assert result["skipped"] == 2
-    assert result["categorized"] == 1
+    assert result.skipped == 2
+    assert result.categorized == 1
     assert seen["user set"][:2] == ("6090", "user")
     assert seen["approved one"][:2] == ("6170", "model")
     assert seen["fresh"][0] == UNCATEGORIZED
@@ -177,27 +159,28 @@ def test_import_job_scope_and_progress_range(ledger: Ledger) -> None:
     )
     reporter.flush()
 
-    assert result["categorized"] == 3
+    assert result.categorized == 3
     assert by_description(ledger)["earlier import"][0] is None
     assert sink.progress[0] == 50
     assert sink.progress[-1] == 100
 
 
-def test_refuses_a_company_of_another_tenant(ledger: Ledger) -> None:
-    reporter, _ = recording_reporter()
+def test_refuses_a_company_of_another_tenant(ledger: Ledger, make_context: ContextFactory) -> None:
+    spec = CategorizeSpec(company_id=COMPANY, tenant_id="intruder")
 
     with pytest.raises(FatalTaskError, match="not found"):
-        categorize(CategorizeSpec(company_id=COMPANY, tenant_id="intruder"), ledger, reporter)
+        categorize(make_context(spec, ledger))
 
 
 def test_progress_reaches_100_and_never_decreases(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, make_context: ContextFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("bookkeeper_jobs.tasks.categorize.PAGE_SIZE", 10)
     ledger.add_transactions(COMPANY, [row(f"shop {n}") for n in range(95)])
     reporter, sink = recording_reporter()
+    spec = CategorizeSpec(company_id=COMPANY, tenant_id=TENANT)
 
-    categorize(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger, reporter)
+    categorize(make_context(spec, ledger, reporter=reporter))
     reporter.flush()
 
     assert sink.progress == sorted(sink.progress)
@@ -205,28 +188,29 @@ def test_progress_reaches_100_and_never_decreases(
     assert sink.writes[-1][1] == "Categorized 95/95 transactions"
 
 
-def test_cancellation_stops_between_pages(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cancellation_stops_between_pages(
+    ledger: Ledger, make_context: ContextFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("bookkeeper_jobs.tasks.categorize.PAGE_SIZE", 10)
     ledger.add_transactions(COMPANY, [row(f"shop {n}") for n in range(50)])
     reporter, _ = recording_reporter(cancel_after=3)
+    spec = CategorizeSpec(company_id=COMPANY, tenant_id=TENANT)
 
-    result = categorize(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger, reporter)
+    result = categorize(make_context(spec, ledger, reporter=reporter))
 
-    assert result["cancelled"] is True
-    assert 0 < result["categorized"] < 50
-    assert ledger.count_transactions(COMPANY, uncategorized=True) == 50 - result["categorized"]
+    assert result.cancelled is True
+    assert 0 < result.categorized < 50
+    assert ledger.count_transactions(COMPANY, uncategorized=True) == 50 - result.categorized
 
 
-def test_result_is_small_for_many_unknown_ids(ledger: Ledger) -> None:
+def test_result_is_small_for_many_unknown_ids(ledger: Ledger, make_context: ContextFactory) -> None:
     ids = [f"txn_{n:024x}" for n in range(1_000)]
-    reporter, _ = recording_reporter()
+    spec = CategorizeSpec(company_id=COMPANY, tenant_id=TENANT, transaction_ids=ids)
 
-    result = categorize(
-        CategorizeSpec(company_id=COMPANY, tenant_id=TENANT, transaction_ids=ids), ledger, reporter
-    )
+    result = categorize(make_context(spec, ledger))
 
-    assert result["unknown_count"] == 1_000
-    assert len(result["unknown_ids"]) == 100
+    assert result.unknown_count == 1_000
+    assert len(result.unknown_ids) == 100
 
 
 def test_new_transaction_rows_are_plain_values() -> None:

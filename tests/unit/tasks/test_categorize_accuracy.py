@@ -27,7 +27,7 @@ def test_model_accuracy_is_well_above_the_majority_baseline(tmp_path: Path) -> N
         # a checkout without it cannot run this check, and says so.
         pytest.skip(f"transactions-dev dataset not found at {DEFAULT_DATASET}")
     train, held_out = read_dataset(DEFAULT_DATASET)
-    with open_ledger(sqlite_url(tmp_path), tmp_path) as ledger:
+    with open_ledger(sqlite_url(tmp_path)) as ledger:
         ledger.ensure_company(COMPANY, TENANT)
         load_history(ledger, train)
         truth = import_test(ledger, held_out)
@@ -40,5 +40,5 @@ def test_model_accuracy_is_well_above_the_majority_baseline(tmp_path: Path) -> N
             COMPANY, limit=len(held_out) + 1, import_job_id="bench-test"
         )
     accuracy = sum(t.category == truth[t.fingerprint] for t in predicted) / len(predicted)
-    assert result["categorized"] == len(held_out)
+    assert result.categorized == len(held_out)
     assert accuracy > 0.5

@@ -1,35 +1,66 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
 import pytest
 
+from bookkeeper_jobs.artifacts import ArtifactStore
 from bookkeeper_jobs.errors import FatalTaskError
 from bookkeeper_jobs.jobs import UploadAndCategorizeSpec
 from bookkeeper_jobs.ledger import UNCATEGORIZED, Ledger
+from bookkeeper_jobs.results import UploadAndCategorizeResult
 from bookkeeper_jobs.tasks.reporter import CoalescingReporter
 from bookkeeper_jobs.tasks.upload import upload_and_categorize
-from tests.unit.ledger.factories import COMPANY, TENANT, RecordingSink, recording_reporter
+from tests.unit.ledger.factories import COMPANY, TENANT, RecordingSink
+from tests.unit.tasks.conftest import JOB_ID, ContextFactory
 
 HEADER = "Date,Description,Amount\n"
 
 
-def store_statement(
-    ledger: Ledger,
-    body: str,
-    *,
-    company_id: str = COMPANY,
-    tenant_id: str = TENANT,
-    filename: str = "statement.csv",
-) -> UploadAndCategorizeSpec:
-    """Saves ``body`` as an uploaded artifact, as the API would; the spec of its job."""
-    artifact_id = secrets.token_hex(16)
-    path = ledger.artifacts.path(artifact_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body, encoding="utf-8")
-    return UploadAndCategorizeSpec(
-        company_id=company_id, tenant_id=tenant_id, artifact_id=artifact_id, filename=filename
-    )
+@dataclass(frozen=True)
+class Uploads:
+    """Stores statements as the API would and runs their jobs as a worker would."""
+
+    ledger: Ledger
+    artifacts: ArtifactStore
+    make_context: ContextFactory
+
+    def store(
+        self,
+        body: str,
+        *,
+        company_id: str = COMPANY,
+        tenant_id: str = TENANT,
+        filename: str = "statement.csv",
+    ) -> UploadAndCategorizeSpec:
+        """Saves ``body`` as an uploaded artifact; the spec of its job."""
+        artifact_id = secrets.token_hex(16)
+        path = self.artifacts.path(artifact_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body, encoding="utf-8")
+        return UploadAndCategorizeSpec(
+            company_id=company_id, tenant_id=tenant_id, artifact_id=artifact_id, filename=filename
+        )
+
+    def run(
+        self,
+        spec: UploadAndCategorizeSpec,
+        sink: RecordingSink | None = None,
+        *,
+        job_id: str = JOB_ID,
+    ) -> tuple[UploadAndCategorizeResult, RecordingSink]:
+        sink = sink or RecordingSink()
+        reporter = CoalescingReporter(sink, interval=0.0)
+        context = self.make_context(spec, self.ledger, reporter=reporter, job_id=job_id)
+        result = upload_and_categorize(context)
+        reporter.flush()
+        return result, sink
+
+
+@pytest.fixture
+def uploads(ledger: Ledger, artifacts: ArtifactStore, make_context: ContextFactory) -> Uploads:
+    return Uploads(ledger, artifacts, make_context)
 
 
 def statement(rows: int, *, start: int = 0) -> str:
@@ -39,16 +70,6 @@ def statement(rows: int, *, start: int = 0) -> str:
         for n in range(start, start + rows)
     ]
     return HEADER + "".join(lines)
-
-
-def run(
-    ledger: Ledger, spec: UploadAndCategorizeSpec, sink: RecordingSink | None = None
-) -> tuple[dict[str, object], RecordingSink]:
-    sink = sink or RecordingSink()
-    reporter = CoalescingReporter(sink, interval=0.0)
-    result = upload_and_categorize(spec, ledger, reporter)
-    reporter.flush()
-    return result, sink
 
 
 class CancelAfterFirstBatch(RecordingSink):
@@ -64,29 +85,33 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> int:
     return 10
 
 
-def test_imports_and_categorizes_every_row(ledger: Ledger, small_batches: int) -> None:
+def test_imports_and_categorizes_every_row(
+    ledger: Ledger, uploads: Uploads, small_batches: int
+) -> None:
     ledger.add_rule(COMPANY, kind="contains", pattern="starbucks", account_code="6080")
-    spec = store_statement(ledger, statement(45))
+    spec = uploads.store(statement(45))
 
-    result, _ = run(ledger, spec)
+    result, _ = uploads.run(spec)
 
-    assert (result["rows"], result["imported"], result["duplicates"]) == (45, 45, 0)
-    assert result["row_errors"] == 0
-    categorization = result["categorization"]
-    assert isinstance(categorization, dict)
-    assert (categorization["processed"], categorization["categorized"]) == (45, 45)
-    assert categorization["by_source"] == {"rule": 15, "model": 0, "uncategorized": 30}
-    assert ledger.count_transactions(COMPANY, import_job_id=spec.artifact_id) == 45
+    assert (result.rows, result.imported, result.duplicates) == (45, 45, 0)
+    assert result.row_errors == 0
+    categorization = result.categorization
+    assert categorization is not None
+    assert (categorization.processed, categorization.categorized) == (45, 45)
+    assert categorization.by_source.model_dump() == {"rule": 15, "model": 0, "uncategorized": 30}
+    assert ledger.count_transactions(COMPANY, import_job_id=JOB_ID) == 45
     assert ledger.count_transactions(COMPANY, uncategorized=True) == 0
     seen = {t.description: t.category for t in ledger.list_transactions(COMPANY, limit=100)}
     assert seen["STARBUCKS 3"] == "6080"
     assert seen["STAPLES 4"] == UNCATEGORIZED  # no training data: the model abstains
 
 
-def test_progress_never_decreases_and_ends_at_100(ledger: Ledger, small_batches: int) -> None:
-    spec = store_statement(ledger, statement(45))
+def test_progress_never_decreases_and_ends_at_100(
+    ledger: Ledger, uploads: Uploads, small_batches: int
+) -> None:
+    spec = uploads.store(statement(45))
 
-    _, sink = run(ledger, spec)
+    _, sink = uploads.run(spec)
 
     assert sink.progress == sorted(sink.progress)
     assert sink.progress[0] == 0
@@ -97,61 +122,69 @@ def test_progress_never_decreases_and_ends_at_100(ledger: Ledger, small_batches:
     assert sink.writes[-1][1] == "Categorized 45/45 transactions"
 
 
-def test_a_rerun_imports_nothing_twice(ledger: Ledger, small_batches: int) -> None:
-    spec = store_statement(ledger, statement(25))
-    run(ledger, spec)
+def test_a_rerun_imports_nothing_twice(
+    ledger: Ledger, uploads: Uploads, small_batches: int
+) -> None:
+    spec = uploads.store(statement(25))
+    uploads.run(spec)
 
-    again, sink = run(ledger, spec)
+    again, sink = uploads.run(spec)
 
-    assert (again["rows"], again["imported"], again["duplicates"]) == (25, 0, 25)
+    assert (again.rows, again.imported, again.duplicates) == (25, 0, 25)
     assert ledger.count_transactions(COMPANY) == 25
     assert sink.progress[-1] == 100
 
 
-def test_a_reupload_of_the_same_file_imports_nothing_twice(ledger: Ledger) -> None:
-    run(ledger, store_statement(ledger, statement(5)))
+def test_a_reupload_of_the_same_file_imports_nothing_twice(
+    ledger: Ledger, uploads: Uploads
+) -> None:
+    uploads.run(uploads.store(statement(5)))
 
-    again, _ = run(ledger, store_statement(ledger, statement(5), filename="again.csv"))
+    again, _ = uploads.run(uploads.store(statement(5), filename="again.csv"))
 
-    assert (again["imported"], again["duplicates"]) == (0, 5)
+    assert (again.imported, again.duplicates) == (0, 5)
     assert ledger.count_transactions(COMPANY) == 5
 
 
-def test_identical_rows_in_one_file_are_all_kept(ledger: Ledger) -> None:
+def test_identical_rows_in_one_file_are_all_kept(ledger: Ledger, uploads: Uploads) -> None:
     coffee = "01/05/2024,SQ *BLUE BOTTLE COFFEE,-4.50\n"
-    spec = store_statement(
-        ledger, HEADER + coffee + coffee + "01/05/2024,sq *blue bottle coffee,-4.5\n"
-    )
+    spec = uploads.store(HEADER + coffee + coffee + "01/05/2024,sq *blue bottle coffee,-4.5\n")
 
-    result, _ = run(ledger, spec)
-    again, _ = run(ledger, spec)
+    result, _ = uploads.run(spec)
+    again, _ = uploads.run(spec)
 
-    assert result["imported"] == 3
-    assert again["imported"] == 0
+    assert result.imported == 3
+    assert again.imported == 0
     assert ledger.count_transactions(COMPANY) == 3
 
 
-def test_identical_rows_across_batches_are_all_kept(ledger: Ledger, small_batches: int) -> None:
+def test_identical_rows_across_batches_are_all_kept(
+    ledger: Ledger, uploads: Uploads, small_batches: int
+) -> None:
     coffee, tea = "01/05/2024,COFFEE,-4.50\n", "01/05/2024,TEA,-3.00\n"
-    spec = store_statement(ledger, HEADER + (coffee * 2 + tea) * 9)  # 27 rows, 3 batches
+    spec = uploads.store(HEADER + (coffee * 2 + tea) * 9)  # 27 rows, 3 batches
 
-    result, _ = run(ledger, spec)
-    again, _ = run(ledger, spec)
+    result, _ = uploads.run(spec)
+    again, _ = uploads.run(spec)
 
-    assert (result["imported"], again["imported"]) == (27, 0)
+    assert (result.imported, again.imported) == (27, 0)
     assert ledger.count_transactions(COMPANY) == 27
 
 
-def test_rows_equal_only_after_rounding_to_cents_are_both_kept(ledger: Ledger) -> None:
+def test_rows_equal_only_after_rounding_to_cents_are_both_kept(
+    ledger: Ledger, uploads: Uploads
+) -> None:
     # The ledger stores cents, so both are 10.00 there: their occurrence numbers must differ.
-    spec = store_statement(ledger, HEADER + "01/05/2024,FEE,10.001\n01/05/2024,FEE,10.004\n")
+    spec = uploads.store(HEADER + "01/05/2024,FEE,10.001\n01/05/2024,FEE,10.004\n")
 
-    result, _ = run(ledger, spec)
+    result, _ = uploads.run(spec)
 
-    assert result["imported"] == 2
+    assert result.imported == 2
 
 
-def test_bad_rows_are_reported_by_line_and_good_rows_imported(ledger: Ledger) -> None:
+def test_bad_rows_are_reported_by_line_and_good_rows_imported(
+    ledger: Ledger, uploads: Uploads
+) -> None:
     body = (
         HEADER
         + "01/02/2024,GOOD ONE,-1.00\n"
@@ -160,24 +193,23 @@ def test_bad_rows_are_reported_by_line_and_good_rows_imported(ledger: Ledger) ->
         + "01/04/2024,GOOD TWO,-3.00\n"
     )
 
-    result, _ = run(ledger, store_statement(ledger, body))
+    result, _ = uploads.run(uploads.store(body))
 
-    assert (result["rows"], result["imported"], result["row_errors"]) == (2, 2, 2)
-    errors = result["errors"]
-    assert isinstance(errors, list)
-    assert [e["line"] for e in errors] == [3, 4]
-    assert "13/45/2024" in errors[0]["message"]
-    assert "12.3.4" in errors[1]["message"]
+    assert (result.rows, result.imported, result.row_errors) == (2, 2, 2)
+    errors = result.errors
+    assert [e.line for e in errors] == [3, 4]
+    assert "13/45/2024" in errors[0].message
+    assert "12.3.4" in errors[1].message
     assert {t.description for t in ledger.list_transactions(COMPANY)} == {"GOOD ONE", "GOOD TWO"}
 
 
-def test_a_row_the_ledger_cannot_store_is_a_row_error(ledger: Ledger) -> None:
+def test_a_row_the_ledger_cannot_store_is_a_row_error(ledger: Ledger, uploads: Uploads) -> None:
     body = HEADER + "01/02/2024,HUGE,1000000000000.00\n01/03/2024,FINE,-1.00\n"
 
-    result, _ = run(ledger, store_statement(ledger, body))
+    result, _ = uploads.run(uploads.store(body))
 
-    assert (result["imported"], result["row_errors"]) == (1, 1)
-    assert result["errors"] == [
+    assert (result.imported, result.row_errors) == (1, 1)
+    assert [e.model_dump() for e in result.errors] == [
         {
             "line": 2,
             "message": "amount 1000000000000.00 is out of range (at most 999,999,999,999.99)",
@@ -185,62 +217,105 @@ def test_a_row_the_ledger_cannot_store_is_a_row_error(ledger: Ledger) -> None:
     ]
 
 
-def test_a_file_of_only_bad_rows_fails_naming_the_lines(ledger: Ledger) -> None:
+def test_a_file_of_only_bad_rows_fails_naming_the_lines(ledger: Ledger, uploads: Uploads) -> None:
     body = HEADER + "13/45/2024,BAD DATE,-2.00\n01/03/2024,BAD AMOUNT,N/A\n01/04/2024,,-1.00\n"
 
     with pytest.raises(FatalTaskError, match="all 3 rows have errors") as caught:
-        run(ledger, store_statement(ledger, body))
+        uploads.run(uploads.store(body))
 
     assert all(f"line {n}" in str(caught.value) for n in (2, 3, 4))
     assert ledger.count_transactions(COMPANY) == 0
 
 
-def test_a_file_that_is_not_a_statement_fails(ledger: Ledger) -> None:
-    spec = store_statement(ledger, "just some notes\nnothing tabular\n", filename="notes.csv")
+def test_a_file_that_is_not_a_statement_fails(ledger: Ledger, uploads: Uploads) -> None:
+    spec = uploads.store("just some notes\nnothing tabular\n", filename="notes.csv")
 
     with pytest.raises(FatalTaskError, match=r"^notes\.csv: "):
-        run(ledger, spec)
+        uploads.run(spec)
 
 
-def test_a_missing_upload_fails_without_naming_a_path(ledger: Ledger) -> None:
-    spec = store_statement(ledger, statement(3))
-    ledger.artifacts.delete(spec.artifact_id)
+def test_a_missing_upload_fails_without_naming_a_path(
+    uploads: Uploads, artifacts: ArtifactStore
+) -> None:
+    spec = uploads.store(statement(3))
+    artifacts.delete(spec.artifact_id)
 
     with pytest.raises(FatalTaskError, match="no longer stored") as caught:
-        run(ledger, spec)
+        uploads.run(spec)
 
-    assert str(ledger.artifacts.root) not in str(caught.value)
+    assert str(artifacts.root) not in str(caught.value)
 
 
-def test_cancellation_between_batches_stops_the_import(ledger: Ledger, small_batches: int) -> None:
-    spec = store_statement(ledger, statement(50))
+def test_cancellation_between_batches_stops_the_import(
+    ledger: Ledger, uploads: Uploads, small_batches: int
+) -> None:
+    spec = uploads.store(statement(50))
 
-    result, sink = run(ledger, spec, CancelAfterFirstBatch())
+    result, sink = uploads.run(spec, CancelAfterFirstBatch())
 
-    assert result["cancelled"] is True
-    assert result["imported"] == small_batches
-    assert "categorization" not in result
+    assert result.cancelled is True
+    assert result.imported == small_batches
+    assert result.categorization is None
+    assert "categorization" not in result.model_dump(mode="json")  # the JSON the API shows
     assert ledger.count_transactions(COMPANY) == small_batches
     assert ledger.count_transactions(COMPANY, uncategorized=True) == small_batches
     assert max(sink.progress) <= 50
 
 
-def test_a_company_of_another_tenant_is_refused(ledger: Ledger) -> None:
+def test_a_company_of_another_tenant_is_refused(ledger: Ledger, uploads: Uploads) -> None:
     ledger.ensure_company("rival", "t2")
-    spec = store_statement(ledger, statement(3), company_id="rival", tenant_id=TENANT)
-    reporter, _ = recording_reporter()
+    spec = uploads.store(statement(3), company_id="rival", tenant_id=TENANT)
 
     with pytest.raises(FatalTaskError, match="another tenant"):
-        upload_and_categorize(spec, ledger, reporter)
+        uploads.run(spec)
 
     assert ledger.count_transactions("rival") == 0
 
 
-def test_a_new_company_is_created_with_its_chart(ledger: Ledger) -> None:
-    spec = store_statement(ledger, statement(3), company_id="newco")
+def test_a_new_company_is_created_with_its_chart(ledger: Ledger, uploads: Uploads) -> None:
+    spec = uploads.store(statement(3), company_id="newco")
 
-    result, _ = run(ledger, spec)
+    result, _ = uploads.run(spec)
 
-    assert result["imported"] == 3
+    assert result.imported == 3
     assert ledger.company_tenant("newco") == TENANT
     assert ledger.count_transactions("newco", uncategorized=True) == 0
+
+
+def test_rows_are_tagged_with_the_job_and_categorized_by_it_alone(
+    ledger: Ledger, uploads: Uploads, small_batches: int
+) -> None:
+    # The first job is cancelled after one batch, so its rows stay uncategorized: the second
+    # job's categorizing step must find only the rows its own import tagged.
+    first = uploads.store(statement(30), filename="january.csv")
+    uploads.run(first, CancelAfterFirstBatch(), job_id="job-first")
+    second = uploads.store(statement(5, start=100), filename="february.csv")
+
+    result, _ = uploads.run(second, job_id="job-second")
+
+    assert result.categorization is not None
+    assert (result.categorization.requested, result.categorization.categorized) == (5, 5)
+    assert ledger.count_transactions(COMPANY, import_job_id="job-first") == small_batches
+    assert ledger.count_transactions(COMPANY, import_job_id="job-second") == 5
+    assert ledger.count_transactions(COMPANY, uncategorized=True) == small_batches
+    assert ledger.count_transactions(COMPANY, import_job_id=second.artifact_id) == 0
+
+
+def test_the_result_json_keeps_its_shape(uploads: Uploads) -> None:
+    # Keys as the API showed them before results were models: ``cancelled`` only when true,
+    # ``categorization`` only when the import ran to its end.
+    result, _ = uploads.run(uploads.store(statement(3)))
+
+    shown = result.model_dump(mode="json")
+
+    assert list(shown) == [
+        "filename",
+        "rows",
+        "imported",
+        "duplicates",
+        "row_errors",
+        "errors",
+        "categorization",
+    ]
+    assert shown["categorization"]["by_source"] == {"rule": 0, "model": 0, "uncategorized": 3}
+    assert set(shown["categorization"]["model"]) == {"trained", "examples", "classes", "threshold"}

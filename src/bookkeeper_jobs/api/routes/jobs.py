@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from bookkeeper_jobs.api.deps import CurrentPrincipal, ServicesDep, VisibleJob, require_company
 from bookkeeper_jobs.api.schemas import CompanyJobs, JobView
 from bookkeeper_jobs.api.store.protocol import JobStore
-from bookkeeper_jobs.errors import JobNotFoundError, JobStateError
+from bookkeeper_jobs.errors import InvalidCursorError, JobNotFoundError, JobStateError
 from bookkeeper_jobs.jobs import Job
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -37,7 +37,7 @@ def list_company_jobs(
     require_company(principal, principal.tenant_id, company_id)
     try:
         page = services.store.list_company(company_id, limit=limit, cursor=cursor)
-    except ValueError as exc:
+    except InvalidCursorError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"cursor: {exc}") from exc
     jobs = [JobView.of(job) for job in page.jobs if job.tenant_id == principal.tenant_id]
     return CompanyJobs(

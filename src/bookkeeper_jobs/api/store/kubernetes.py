@@ -9,11 +9,9 @@ lifecycle; this store only asks for things.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import cast
 
 from kubernetes.client import CustomObjectsApi
-from kubernetes.client.exceptions import ApiException
 
 from bookkeeper_jobs.api.store.protocol import (
     JobPage,
@@ -23,8 +21,15 @@ from bookkeeper_jobs.api.store.protocol import (
     follow_changes,
 )
 from bookkeeper_jobs.api.store.watch_cache import Resource, WatchCache
-from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
+from bookkeeper_jobs.errors import (
+    IdempotencyConflictError,
+    JobNotFoundError,
+    JobStateError,
+    ResourceConflictError,
+    ResourceNotFoundError,
+)
 from bookkeeper_jobs.jobs import Job, JobSpec, new_job_id, utcnow
+from bookkeeper_jobs.kube import kube_errors
 from bookkeeper_jobs.resource import (
     ANNOTATION_FINGERPRINT,
     GROUP,
@@ -36,8 +41,6 @@ from bookkeeper_jobs.resource import (
 
 WATCH_POLL_SECONDS = 0.2
 CANCEL_PATCH = {"spec": {"cancelRequested": True}}
-CONFLICT = 409
-NOT_FOUND = 404
 
 
 class KubernetesJobStore:
@@ -62,14 +65,15 @@ class KubernetesJobStore:
             created_at=utcnow(),
         )
         try:
-            created = cast(
-                Resource,
-                self._api.create_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, body
-                ),
-            )
-        except ApiException as exc:
-            if exc.status != CONFLICT or idempotency_key is None:
+            with kube_errors():
+                created = cast(
+                    Resource,
+                    self._api.create_namespaced_custom_object(
+                        GROUP, VERSION, self.namespace, PLURAL, body
+                    ),
+                )
+        except ResourceConflictError:
+            if idempotency_key is None:
                 raise
             return self._replay(body["metadata"]["name"], idempotency_key, request_fingerprint)
         self._cache.upsert(created)
@@ -84,10 +88,13 @@ class KubernetesJobStore:
         return Submission(job=job_from_resource(existing), created=False)
 
     def _read(self, name: str) -> Resource:
-        obj = cast(
-            Resource,
-            self._api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name),
-        )
+        with kube_errors():
+            obj = cast(
+                Resource,
+                self._api.get_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, PLURAL, name
+                ),
+            )
         self._cache.upsert(obj)
         return obj
 
@@ -118,16 +125,15 @@ class KubernetesJobStore:
         if job.status.phase.is_terminal:
             raise JobStateError(f"job {job_id} already {job.status.phase.value}")
         try:
-            patched = cast(
-                Resource,
-                self._api.patch_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, job_id, CANCEL_PATCH
-                ),
-            )
-        except ApiException as exc:
-            if exc.status == NOT_FOUND:
-                raise JobNotFoundError(job_id) from exc
-            raise
+            with kube_errors():
+                patched = cast(
+                    Resource,
+                    self._api.patch_namespaced_custom_object(
+                        GROUP, VERSION, self.namespace, PLURAL, job_id, CANCEL_PATCH
+                    ),
+                )
+        except ResourceNotFoundError as exc:
+            raise JobNotFoundError(job_id) from exc
         self._cache.upsert(patched)
         return job_from_resource(patched)
 
@@ -138,29 +144,6 @@ class KubernetesJobStore:
             return self.get(name)
 
         return follow_changes(read, job_id, interval=WATCH_POLL_SECONDS)
-
-    def sweep(self, *, older_than: datetime) -> int:
-        deleted = 0
-        for obj in self._cache.all():
-            job = job_from_resource(obj)
-            finished = job.status.finished_at
-            if finished is None or finished >= older_than:
-                continue
-            try:
-                self._api.delete_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    self.namespace,
-                    PLURAL,
-                    job.id,
-                    propagation_policy="Background",
-                )
-            except ApiException as exc:
-                if exc.status != NOT_FOUND:
-                    raise
-            self._cache.remove(obj)
-            deleted += 1
-        return deleted
 
     def ready(self) -> bool:
         return self._cache.synced

@@ -29,18 +29,15 @@ from bookkeeper_jobs.api.store.protocol import (
     encode_cursor,
     follow_changes,
 )
-from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
-from bookkeeper_jobs.jobs import (
-    Condition,
-    Job,
-    JobPhase,
-    JobSpec,
-    JobStatus,
-    initial_conditions,
-    new_job_id,
-    transition_conditions,
-    utcnow,
+from bookkeeper_jobs.errors import (
+    IdempotencyConflictError,
+    JobNotFoundError,
+    JobStateError,
+    StoredJobError,
+    TransitionRefusedError,
 )
+from bookkeeper_jobs.jobs import Condition, Job, JobPhase, JobSpec, JobStatus, new_job_id, utcnow
+from bookkeeper_jobs.lifecycle import Cancel, Event, initial_status, transition
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -87,26 +84,59 @@ def from_epoch(value: float | None) -> datetime | None:
 
 
 def row_to_job(row: sqlite3.Row) -> Job:
-    created = from_epoch(row["created_at"])
-    assert created is not None
-    status = JobStatus(
-        phase=JobPhase(row["phase"]),
-        progress=row["progress"],
-        message=row["message"],
-        result=json.loads(row["result"]) if row["result"] is not None else None,
-        error=row["error"],
-        created_at=created,
-        started_at=from_epoch(row["started_at"]),
-        finished_at=from_epoch(row["finished_at"]),
-        attempts=row["attempts"],
-        conditions=_CONDITIONS.validate_json(row["conditions"]),
-    )
-    spec = _SPEC.validate_json(row["spec"])
+    try:
+        status = JobStatus(
+            phase=JobPhase(row["phase"]),
+            progress=row["progress"],
+            message=row["message"],
+            result=json.loads(row["result"]) if row["result"] is not None else None,
+            error=row["error"],
+            created_at=datetime.fromtimestamp(row["created_at"], UTC),
+            started_at=from_epoch(row["started_at"]),
+            finished_at=from_epoch(row["finished_at"]),
+            attempts=row["attempts"],
+            conditions=_CONDITIONS.validate_json(row["conditions"]),
+        )
+        spec = _SPEC.validate_json(row["spec"])
+    except ValueError as exc:  # pydantic's ValidationError and json's errors are ValueErrors
+        raise StoredJobError(f"stored job {row['id']!r} does not parse: {exc}") from exc
     return Job(id=row["id"], spec=spec, status=status, version=row["version"])
 
 
-def dump_conditions(conditions: list[Condition]) -> str:
-    return _CONDITIONS.dump_json(conditions).decode()
+def status_columns(status: JobStatus) -> dict[str, object]:
+    """The row's columns for ``status`` (all of them: the lifecycle returns whole statuses)."""
+    return {
+        "phase": status.phase.value,
+        "progress": status.progress,
+        "message": status.message,
+        "result": None if status.result is None else json.dumps(status.result),
+        "error": status.error,
+        "created_at": to_epoch(status.created_at),
+        "started_at": None if status.started_at is None else to_epoch(status.started_at),
+        "finished_at": None if status.finished_at is None else to_epoch(status.finished_at),
+        "attempts": status.attempts,
+        "conditions": _CONDITIONS.dump_json(status.conditions).decode(),
+    }
+
+
+def apply_event(
+    conn: sqlite3.Connection, job: Job, event: Event, now: datetime, **columns: object
+) -> JobStatus | None:
+    """Persist ``event`` on ``job`` (as read through ``conn``) with one UPDATE guarded by the
+    version read, plus the worker bookkeeping ``columns``. ``None`` if the lifecycle refuses
+    the event or the row changed since it was read."""
+    try:
+        status = transition(job.status, event, now)
+    except TransitionRefusedError:
+        return None
+    values = {**status_columns(status), **columns}
+    assignments = ", ".join(f"{name} = :{name}" for name in values)
+    updated = conn.execute(
+        f"UPDATE jobs SET {assignments}, version = version + 1"
+        " WHERE id = :id AND version = :version",
+        {**values, "id": job.id, "version": job.version},
+    )
+    return status if updated.rowcount == 1 else None
 
 
 class SQLiteDatabase:
@@ -179,22 +209,19 @@ class LocalJobStore:
                     if earlier["request_fingerprint"] != request_fingerprint:
                         raise IdempotencyConflictError(idempotency_key)
                     return Submission(job=row_to_job(earlier), created=False)
+            values = {
+                **status_columns(initial_status(now)),
+                "id": job_id,
+                "tenant_id": spec.tenant_id,
+                "company_id": spec.company_id,
+                "type": spec.type.value,
+                "spec": spec.model_dump_json(),
+                "artifact_id": getattr(spec, "artifact_id", None),
+                "idempotency_key": idempotency_key,
+                "request_fingerprint": request_fingerprint,
+            }
             conn.execute(
-                "INSERT INTO jobs (id, tenant_id, company_id, type, spec, artifact_id, phase,"
-                " message, created_at, conditions, idempotency_key, request_fingerprint)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'pending', 'Queued', ?, ?, ?, ?)",
-                (
-                    job_id,
-                    spec.tenant_id,
-                    spec.company_id,
-                    spec.type.value,
-                    spec.model_dump_json(),
-                    getattr(spec, "artifact_id", None),
-                    to_epoch(now),
-                    dump_conditions(initial_conditions(now)),
-                    idempotency_key,
-                    request_fingerprint,
-                ),
+                f"INSERT INTO jobs ({', '.join(values)}) VALUES (:{', :'.join(values)})", values
             )
         job = self.get(job_id)
         assert job is not None
@@ -230,11 +257,11 @@ class LocalJobStore:
             if job.status.phase.is_terminal:
                 raise JobStateError(f"job {job_id} already {job.status.phase.value}")
             if job.status.phase is JobPhase.PENDING:
-                finish_cancelled(conn, job, now)
+                apply_event(conn, job, Cancel(), now, worker_id=None, lease_expires_at=None)
             elif not row["cancel_requested"]:
+                # The worker stops the task within a second or two and records Cancel.
                 conn.execute(
-                    "UPDATE jobs SET cancel_requested = 1, message = 'Cancelling',"
-                    " version = version + 1 WHERE id = ?",
+                    "UPDATE jobs SET cancel_requested = 1, version = version + 1 WHERE id = ?",
                     (job_id,),
                 )
         cancelled = self.get(job_id)
@@ -267,15 +294,3 @@ class LocalJobStore:
         except sqlite3.Error:
             return False
         return True
-
-
-def finish_cancelled(conn: sqlite3.Connection, job: Job, now: datetime) -> None:
-    conditions = transition_conditions(
-        job.status.conditions, JobPhase.CANCELLED, "CancelRequested", "Cancelled by request", now
-    )
-    conn.execute(
-        "UPDATE jobs SET phase = 'cancelled', message = 'Cancelled', finished_at = ?,"
-        " conditions = ?, version = version + 1, worker_id = NULL, lease_expires_at = NULL"
-        " WHERE id = ?",
-        (to_epoch(now), dump_conditions(conditions), job.id),
-    )

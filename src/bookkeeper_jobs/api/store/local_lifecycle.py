@@ -1,36 +1,27 @@
-"""The worker-facing half of the embedded backend: claim, lease, progress, finish, retry,
-recover. Every state change is one ``BEGIN IMMEDIATE`` transaction guarded by the attempt
-number, so a worker that lost its job (cancelled, recovered) can no longer write to it.
+"""The worker-facing half of the embedded backend: claim, lease, record events, recover.
+
+Every status change is a lifecycle event (:mod:`bookkeeper_jobs.lifecycle`) persisted by
+:func:`~bookkeeper_jobs.api.store.local.apply_event`: one UPDATE guarded by the version it
+read. Events from a worker carry its attempt number, so a worker that lost its job
+(cancelled, recovered after its lease ran out) can no longer change it.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from bookkeeper_jobs.api.store.local import (
     SQLiteDatabase,
-    dump_conditions,
-    finish_cancelled,
+    apply_event,
     row_to_job,
     to_epoch,
 )
-from bookkeeper_jobs.jobs import Job, JobPhase, transition_conditions, utcnow
+from bookkeeper_jobs.jobs import Job, JobStatus, utcnow
+from bookkeeper_jobs.lifecycle import Cancel, Event, Retry, RetryPolicy, Start
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 3
-    backoff: float = 2.0
-    backoff_max: float = 300.0
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        return float(min(self.backoff_max, self.backoff * 2 ** (attempt - 1)))
+WORKER_LOST = "the worker running this job stopped (crash or restart)"
 
 
 class Lease(StrEnum):
@@ -51,6 +42,7 @@ class JobLifecycle:
         self.policy = policy
 
     def claim_next(self, worker_id: str, lease_seconds: float) -> Claim | None:
+        """Start the oldest due pending job, atomically: two workers never claim one job."""
         now = utcnow()
         with self.db.transaction() as conn:
             row = conn.execute(
@@ -60,27 +52,11 @@ class JobLifecycle:
             ).fetchone()
             if row is None:
                 return None
-            job = row_to_job(row)
-            attempt = job.status.attempts + 1
-            conditions = transition_conditions(
-                job.status.conditions, JobPhase.RUNNING, "Started", f"Attempt {attempt}", now
-            )
-            conn.execute(
-                "UPDATE jobs SET phase = 'running', attempts = ?, message = ?,"
-                " started_at = COALESCE(started_at, ?), worker_id = ?, lease_expires_at = ?,"
-                " conditions = ?, error = NULL, version = version + 1 WHERE id = ?",
-                (
-                    attempt,
-                    "Started" if attempt == 1 else f"Started attempt {attempt}",
-                    to_epoch(now),
-                    worker_id,
-                    to_epoch(now) + lease_seconds,
-                    dump_conditions(conditions),
-                    job.id,
-                ),
-            )
-        claimed = self._get(job.id)
-        return Claim(job=claimed, attempt=attempt)
+            lease = {"worker_id": worker_id, "lease_expires_at": to_epoch(now) + lease_seconds}
+            status = apply_event(conn, row_to_job(row), Start(), now, **lease)
+        assert status is not None, "a pending job read under the write lock can start"
+        claimed = self._get(row["id"])
+        return Claim(job=claimed, attempt=status.attempts)
 
     def renew_lease(self, job_id: str, attempt: int, lease_seconds: float) -> Lease:
         """Extend the lease of a running attempt. ``LOST`` means the attempt is no longer
@@ -99,120 +75,43 @@ class JobLifecycle:
         row = self.db.fetch_one("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
         return row is None or bool(row["cancel_requested"])
 
-    def write_progress(self, job_id: str, attempt: int, progress: int, message: str) -> None:
-        self.db.connection().execute(
-            "UPDATE jobs SET progress = MAX(progress, ?), message = ?, version = version + 1"
-            " WHERE id = ? AND attempts = ? AND phase = 'running'",
-            (progress, message, job_id, attempt),
-        )
-
-    def complete(self, job_id: str, attempt: int, result: dict[str, Any]) -> bool:
-        return self._finish(
-            job_id, attempt, JobPhase.COMPLETE, "Completed", "Complete", result=result
-        )
-
-    def fail(self, job_id: str, attempt: int, error: str, *, retryable: bool) -> bool:
-        """Retry with backoff while attempts remain and ``retryable``; else fail for good."""
-        if retryable and attempt < self.policy.max_attempts:
-            return self._retry(job_id, attempt, error)
-        reason = "RetriesExhausted" if retryable else "TaskFailed"
-        return self._finish(job_id, attempt, JobPhase.FAILED, reason, "Failed", error=error)
-
-    def mark_cancelled(self, job_id: str) -> None:
+    def record(self, job_id: str, event: Event) -> JobStatus | None:
+        """Persist ``event``; ``None`` if the lifecycle refused it (or the job is gone)."""
+        now = utcnow()
         with self.db.transaction() as conn:
             row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            requested = row is not None and row["cancel_requested"]
-            if requested and not JobPhase(row["phase"]).is_terminal:
-                finish_cancelled(conn, row_to_job(row), utcnow())
+            if row is None:
+                return None
+            return apply_event(conn, row_to_job(row), event, now, **self._columns(event, now))
+
+    def record_failure(self, job_id: str, attempt: int, error: str) -> JobStatus | None:
+        """A retryable failure of ``attempt``: retried while attempts remain, else failed."""
+        return self.record(job_id, self.policy.after_failure(attempt, error))
 
     def recover_expired(self) -> int:
         """Jobs left ``running`` by a dead worker: cancel, retry or fail them."""
-        now = utcnow()
         with self.db.transaction() as conn:
             rows = conn.execute(
-                "SELECT * FROM jobs WHERE phase = 'running' AND lease_expires_at < ?",
-                (to_epoch(now),),
+                "SELECT id, attempts, cancel_requested FROM jobs"
+                " WHERE phase = 'running' AND lease_expires_at < ?",
+                (to_epoch(utcnow()),),
             ).fetchall()
         for row in rows:
             if row["cancel_requested"]:
-                self.mark_cancelled(row["id"])
+                self.record(row["id"], Cancel(attempt=row["attempts"]))
             else:
-                self.fail(
-                    row["id"],
-                    row["attempts"],
-                    "the worker running this job stopped (crash or restart)",
-                    retryable=True,
-                )
+                self.record_failure(row["id"], row["attempts"], WORKER_LOST)
         return len(rows)
 
-    def _retry(self, job_id: str, attempt: int, error: str) -> bool:
-        delay = self.policy.delay(attempt)
-        now = utcnow()
-        with self.db.transaction() as conn:
-            job = self._running(conn, job_id, attempt)
-            if job is None:
-                return False
-            message = f"Attempt {attempt} failed ({error}); retrying in {delay:g} s"
-            conditions = transition_conditions(
-                job.status.conditions, JobPhase.PENDING, "RetryScheduled", message, now
-            )
-            conn.execute(
-                "UPDATE jobs SET phase = 'pending', message = ?, not_before = ?,"
-                " worker_id = NULL, lease_expires_at = NULL, conditions = ?,"
-                " version = version + 1 WHERE id = ?",
-                (
-                    message,
-                    to_epoch(now + timedelta(seconds=delay)),
-                    dump_conditions(conditions),
-                    job_id,
-                ),
-            )
-        return True
-
-    def _finish(
-        self,
-        job_id: str,
-        attempt: int,
-        phase: JobPhase,
-        reason: str,
-        message: str,
-        *,
-        result: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> bool:
-        now = utcnow()
-        with self.db.transaction() as conn:
-            job = self._running(conn, job_id, attempt)
-            if job is None:
-                return False
-            conditions = transition_conditions(
-                job.status.conditions, phase, reason, error or message, now
-            )
-            conn.execute(
-                "UPDATE jobs SET phase = ?, progress = CASE WHEN ? THEN 100 ELSE progress END,"
-                " message = ?, result = ?, error = ?, finished_at = ?, conditions = ?,"
-                " worker_id = NULL, lease_expires_at = NULL, version = version + 1"
-                " WHERE id = ?",
-                (
-                    phase.value,
-                    phase is JobPhase.COMPLETE,
-                    message,
-                    None if result is None else json.dumps(result),
-                    error,
-                    to_epoch(now),
-                    dump_conditions(conditions),
-                    job_id,
-                ),
-            )
-        return True
-
-    @staticmethod
-    def _running(conn: sqlite3.Connection, job_id: str, attempt: int) -> Job | None:
-        row = conn.execute(
-            "SELECT * FROM jobs WHERE id = ? AND attempts = ? AND phase = 'running'",
-            (job_id, attempt),
-        ).fetchone()
-        return None if row is None else row_to_job(row)
+    def _columns(self, event: Event, now: datetime) -> dict[str, object]:
+        """The worker bookkeeping that goes with an event: a retry waits out its backoff, and
+        an attempt that is over holds no lease."""
+        if isinstance(event, Retry):
+            not_before = to_epoch(now + timedelta(seconds=event.delay))
+            return {"not_before": not_before, "worker_id": None, "lease_expires_at": None}
+        if event.RULE.target is not None:
+            return {"worker_id": None, "lease_expires_at": None}
+        return {}
 
     def _get(self, job_id: str) -> Job:
         row = self.db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from bookkeeper_jobs.errors import InvalidCursorError
 from bookkeeper_jobs.jobs import Job, JobSpec
 
 
@@ -58,9 +59,6 @@ class JobStore(Protocol):
     def watch(self, job_id: str) -> AsyncIterator[Job]:
         """Yield the job now and after every change, ending after a terminal phase."""
 
-    def sweep(self, *, older_than: datetime) -> int:
-        """Delete jobs that finished before ``older_than`` (and their uploads)."""
-
     def ready(self) -> bool:
         """True once the store can answer reads (a cluster cache has synced)."""
 
@@ -86,10 +84,10 @@ def encode_cursor(created_at: datetime, job_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Raises ``ValueError`` for a cursor this module did not make."""
+    """Raises :class:`InvalidCursorError` for a cursor this module did not make."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, job_id = raw.split("|", 1)
         return datetime.fromisoformat(created), job_id
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ValueError("cursor is not valid") from exc
+        raise InvalidCursorError from exc

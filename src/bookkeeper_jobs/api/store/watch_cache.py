@@ -20,15 +20,13 @@ from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from bookkeeper_jobs.errors import KubernetesApiError, ResourceExpiredError
+from bookkeeper_jobs.kube import api_error
 from bookkeeper_jobs.resource import ANNOTATION_COMPANY, GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 
 Resource = dict[str, Any]
-
-
-class ResourceGone(Exception):
-    """The watch's resourceVersion is too old (HTTP 410 / an ERROR event with code 410)."""
 
 
 class WatchCache:
@@ -119,10 +117,10 @@ class WatchCache:
                     self._list()
                     needs_list = False
                 self._watch_once()
-            except ResourceGone:
+            except ResourceExpiredError:
                 log.info("watch resourceVersion expired (410): re-listing")
                 needs_list = True
-            except (ApiException, HTTPError, OSError, ValueError) as exc:
+            except (KubernetesApiError, ApiException, HTTPError, OSError, ValueError) as exc:
                 log.warning("watch of bookkeepingjobs failed (%s); retrying", exc)
                 self._stopping.wait(self._retry_delay)
 
@@ -149,9 +147,7 @@ class WatchCache:
                 _request_timeout=(10, self._watch_timeout + 30),
             )
         except ApiException as exc:
-            if exc.status == 410:
-                raise ResourceGone from exc
-            raise
+            raise api_error(exc.status or 0, exc.body, exc.reason or "") from exc
         try:
             for event in _events(response):
                 if self._stopping.is_set():
@@ -163,9 +159,8 @@ class WatchCache:
     def _apply(self, event: dict[str, Any]) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
-            if obj.get("code") == 410:
-                raise ResourceGone(obj.get("message", ""))
-            raise ValueError(f"watch error: {obj.get('message', obj)}")
+            # A 410 Expired travels as an ERROR event carrying a Status in a 200 stream.
+            raise api_error(int(obj.get("code") or 0), json.dumps(obj), str(obj.get("reason", "")))
         if kind == "ADDED" or kind == "MODIFIED":
             self.upsert(obj)
         elif kind == "DELETED":

@@ -1,0 +1,111 @@
+"""What each job type returns: one pydantic model per task, stored as the job's ``result``.
+
+The task functions build these models; the attempt runner stores ``model_dump(mode="json")``
+and the API's OpenAPI schema shows them, so every field carries a description. The JSON is
+exactly what the tasks returned as plain dicts before the models existed: the upload result's
+``cancelled`` and ``categorization`` keys are still left out when they do not apply.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _is_false(value: bool) -> bool:
+    return not value
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+class _Result(BaseModel):
+    # Results are written once by a task and then only read: refuse stray keys and edits.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CategorizedBySource(_Result):
+    """How many target rows each source decided."""
+
+    rule: int = Field(ge=0, description="Rows a categorization rule matched.")
+    model: int = Field(ge=0, description="Rows the trained model categorized confidently.")
+    uncategorized: int = Field(
+        ge=0, description="Rows put in the Uncategorized account (no rule, no confident guess)."
+    )
+
+
+class CategorizerModelInfo(_Result):
+    """The model trained for this run, from the company's approved transactions."""
+
+    trained: bool = Field(
+        description="Whether a model was trained; without enough examples only rules apply."
+    )
+    examples: int = Field(ge=0, description="Approved, categorized transactions trained on.")
+    classes: int = Field(ge=0, description="Distinct categories among those examples.")
+    threshold: float = Field(
+        description="Below this predicted probability a row goes to Uncategorized."
+    )
+
+
+class CategorizeResult(_Result):
+    """The result of a ``categorize`` job (and of the upload's categorizing step)."""
+
+    company_id: str = Field(description="The company whose transactions were categorized.")
+    requested: int = Field(ge=0, description="Target rows: distinct ids given, or rows pending.")
+    processed: int = Field(ge=0, description="Target rows looked at before the run ended.")
+    categorized: int = Field(ge=0, description="Rows whose category this run saved.")
+    by_source: CategorizedBySource = Field(description="Rows looked at, by what decided them.")
+    skipped: int = Field(
+        ge=0, description="Rows left alone: a person set or approved their category."
+    )
+    unknown_count: int = Field(
+        ge=0, description="Given ids that do not exist or belong to another company."
+    )
+    unknown_ids: list[str] = Field(description="The first 100 of those ids.")
+    cancelled: bool = Field(description="Whether the run stopped early on a cancel request.")
+    model: CategorizerModelInfo = Field(description="The model this run trained.")
+
+
+class BulkApproveResult(_Result):
+    """The result of a ``bulk-approve`` job."""
+
+    company_id: str = Field(description="The company whose transactions were approved.")
+    requested: int = Field(ge=0, description="Distinct transaction ids given.")
+    processed: int = Field(ge=0, description="Ids handled before the run ended.")
+    approved: int = Field(ge=0, description="Transactions this run approved.")
+    already_approved: int = Field(ge=0, description="Transactions that were approved before.")
+    not_found_count: int = Field(
+        ge=0, description="Ids that do not exist or belong to another company."
+    )
+    not_found: list[str] = Field(description="The first 100 of those ids.")
+    cancelled: bool = Field(description="Whether the run stopped early on a cancel request.")
+
+
+class UploadRowError(_Result):
+    """A statement row that was not imported."""
+
+    line: int = Field(description="The row's line in the uploaded file.")
+    message: str = Field(description="What is wrong with the row.")
+
+
+class UploadAndCategorizeResult(_Result):
+    """The result of an ``upload-and-categorize`` job."""
+
+    filename: str = Field(description="The uploaded file's name.")
+    rows: int = Field(ge=0, description="Good rows read from the file.")
+    imported: int = Field(ge=0, description="Rows added to the ledger.")
+    duplicates: int = Field(
+        ge=0, description="Good rows already in the ledger (a re-run or a re-upload)."
+    )
+    row_errors: int = Field(ge=0, description="Rows not imported because of an error.")
+    errors: list[UploadRowError] = Field(description="The first 100 of those rows.")
+    cancelled: bool = Field(
+        default=False,
+        exclude_if=_is_false,  # the key is present (and true) only when cancelled
+        description="Present and true when the import stopped early on a cancel request.",
+    )
+    categorization: CategorizeResult | None = Field(
+        default=None,
+        exclude_if=_is_none,  # absent when cancelled: nothing was categorized
+        description="How the imported rows were categorized; absent when cancelled.",
+    )

@@ -1,0 +1,1 @@
+"""Test support shared by every suite: polling, uploads, SSE, harnesses."""
