@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from bookkeeper_jobs.client import JobsClient
 from bookkeeper_jobs.errors import ApiError
-from bookkeeper_jobs.jobs import JobType
+from bookkeeper_jobs.jobs import UPLOAD_AND_CATEGORIZE, job_types, load_job_type_modules
 from bookkeeper_jobs.settings import ClientSettings, Settings, load_settings
 
 console = Console(stderr=True, soft_wrap=True)
@@ -22,6 +22,7 @@ FAILED_EXIT = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    load_job_type_modules(ClientSettings().job_type_modules)
     args = build_parser().parse_args(argv)
     try:
         result: int = args.handler(args)
@@ -44,12 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=serve_command)
 
     submit = commands.add_parser("submit", help="start a job on a running server")
-    submit.add_argument("type", choices=[t.value for t in JobType])
+    submit.add_argument("type", choices=[info.name for info in job_types()])
     submit.add_argument("--company", required=True, help="company_id")
     submit.add_argument("--tenant", required=True, help="tenant_id")
     submit.add_argument("--ids", help="comma-separated transaction ids")
     submit.add_argument("--limit", type=int, help="categorize: how many uncategorized")
     submit.add_argument("--file", type=Path, help="upload-and-categorize: the statement")
+    submit.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="any other field of the job type's spec (VALUE is JSON, else a string)",
+    )
     submit.add_argument("--follow", action="store_true", help="show progress until it ends")
     add_client_options(submit)
     submit.set_defaults(handler=submit_command)
@@ -168,7 +176,7 @@ def submit_command(args: argparse.Namespace) -> int:
 
 
 def start_job(client: JobsClient, args: argparse.Namespace) -> str:
-    if args.type == JobType.UPLOAD_AND_CATEGORIZE:
+    if args.type == UPLOAD_AND_CATEGORIZE.name:
         if args.file is None:
             raise SystemExit("bkjobs submit upload-and-categorize needs --file")
         return client.upload(args.file, args.company, args.tenant)
@@ -177,7 +185,18 @@ def start_job(client: JobsClient, args: argparse.Namespace) -> str:
         body["transaction_ids"] = [i.strip() for i in args.ids.split(",") if i.strip()]
     if args.limit is not None:
         body["limit"] = args.limit
+    body.update(parse_param(param) for param in args.param)
     return client.start(args.type, body)
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    field, separator, raw = text.partition("=")
+    if not separator or not field:
+        raise SystemExit(f"--param needs FIELD=VALUE, not {text!r}")
+    try:
+        return field, json.loads(raw)
+    except ValueError:
+        return field, raw
 
 
 def watch_command(args: argparse.Namespace) -> int:
@@ -249,9 +268,11 @@ def task_run_command(args: argparse.Namespace) -> int:
     from bookkeeper_jobs.status_writes import ResourceRef, StatusWriter
     from bookkeeper_jobs.tasks.cluster_runner import run_task
 
+    settings = load_settings()
+    load_job_type_modules(settings.job_type_modules)
     api = client.CustomObjectsApi(client.ApiClient(load_kube_configuration()))
     writer = StatusWriter(api, ResourceRef.parse(args.job))
-    return run_task(writer, load_settings())
+    return run_task(writer, settings)
 
 
 def operator_run_command(args: argparse.Namespace) -> int:

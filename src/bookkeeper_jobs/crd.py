@@ -1,11 +1,14 @@
-"""The ``BookkeepingJob`` CustomResourceDefinition, generated from the models in ``resource.py``.
+"""The ``BookkeepingJob`` CustomResourceDefinition, generated from the models in ``resource.py``
+and the registered job types (``spec.type``'s enum, ``spec.parameters``' schema, and a CEL
+rule per type that its required fields are there).
 
 pydantic's JSON schema is not a Kubernetes *structural* schema, so :func:`structural` rewrites
 it: ``$ref`` inlined, ``anyOf [X, null]`` → X with ``nullable: true``, titles and
 ``additionalProperties: false`` dropped (pruning already removes unknown fields), free-form
 objects marked ``x-kubernetes-preserve-unknown-fields``, ``default: null`` dropped.
 
-Regenerate the committed YAML with ``make crds`` (``python -m bookkeeper_jobs.crd``).
+Regenerate the committed YAML with ``make crds`` (``python -m bookkeeper_jobs.crd``, which
+also registers the job types of ``BKJOBS_JOB_TYPE_MODULES``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import sys
 from typing import Any
 
 import yaml
+from pydantic.alias_generators import to_camel
 
+from bookkeeper_jobs.jobs import JobSpecBase, JobTypeInfo, job_types, load_job_type_modules
 from bookkeeper_jobs.resource import (
     CATEGORIES,
     GROUP,
@@ -125,9 +130,66 @@ def open_api_schema() -> Schema:
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
-            "spec": properties["spec"],
+            "spec": with_job_types(properties["spec"], job_types()),
             "status": properties["status"],
         },
+    }
+
+
+def with_job_types(spec: Schema, infos: list[JobTypeInfo]) -> Schema:
+    """The resource's ``spec`` schema with what the job type registry decides."""
+    out = copy.deepcopy(spec)
+    out["properties"]["type"]["enum"] = [info.name for info in infos]
+    out["properties"]["parameters"] = parameters_schema(infos)
+    rules = [rule for info in infos if (rule := required_parameters_rule(info))]
+    return {**out, "x-kubernetes-validations": rules}
+
+
+def parameters_schema(infos: list[JobTypeInfo]) -> Schema:
+    """Every job type's own spec fields, camelCase. A field two types share keeps only the
+    limits both put on it (the per-type rules below say what each type requires), and no
+    defaults: the API server would write them into every type's parameters."""
+    fields: dict[str, Schema] = {}
+    described: dict[str, list[str]] = {}
+    for info in infos:
+        model = info.spec.model_json_schema()
+        for name, node in model["properties"].items():
+            if name in JobSpecBase.model_fields:
+                continue
+            field = structural(node, model.get("$defs", {}))
+            field.pop("default", None)
+            text = field.pop("description", "")
+            key = to_camel(name)
+            fields[key] = _common(fields[key], field) if key in fields else field
+            described.setdefault(key, []).append(f"{info.name}: {text}" if text else info.name)
+    properties = {
+        key: dict(sorted({**node, "description": "; ".join(described[key])}.items(), key=_key_rank))
+        for key, node in fields.items()
+    }
+    return {
+        "type": "object",
+        "description": "The job type's own fields (its spec, in camelCase).",
+        "properties": properties,
+    }
+
+
+def _common(first: Schema, second: Schema) -> Schema:
+    return {key: value for key, value in first.items() if second.get(key) == value}
+
+
+def required_parameters_rule(info: JobTypeInfo) -> dict[str, str] | None:
+    """A CEL rule: a resource of this type has each of its required fields."""
+    required = [
+        to_camel(name)
+        for name, field in info.spec.model_fields.items()
+        if field.is_required() and name not in JobSpecBase.model_fields
+    ]
+    if not required:
+        return None
+    present = " && ".join(f"has(self.parameters.{key})" for key in required)
+    return {
+        "rule": f"self.type != '{info.name}' || (has(self.parameters) && {present})",
+        "message": f"{info.name} needs " + ", ".join(f"parameters.{key}" for key in required),
     }
 
 
@@ -194,6 +256,9 @@ def render_crd_yaml() -> str:
 
 
 def main() -> None:
+    from bookkeeper_jobs.settings import load_settings
+
+    load_job_type_modules(load_settings().job_type_modules)
     sys.stdout.write(render_crd_yaml())
 
 

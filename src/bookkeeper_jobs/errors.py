@@ -8,6 +8,7 @@ BookkeeperJobsError
 ├── ArtifactTooLargeError       an upload over the size limit (nothing is kept)
 ├── AuthenticationError         a missing, unknown, expired or malformed token (401)
 ├── ApiError                    the bookkeeper-jobs HTTP API answered an error (client side)
+├── UnknownJobTypeError         a job type nobody registered
 ├── JobStoreError               raised by JobStore backends
 │   ├── JobNotFoundError        no such job (or not the caller's)
 │   ├── IdempotencyConflictError  same Idempotency-Key, other request body
@@ -61,6 +62,12 @@ class ApiError(BookkeeperJobsError):
     def __init__(self, status_code: int, detail: str) -> None:
         super().__init__(f"HTTP {status_code}: {detail}")
         self.status_code = status_code
+
+
+class UnknownJobTypeError(BookkeeperJobsError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown job type {name!r} (known: {', '.join(known)})")
+        self.name = name
 
 
 class JobStoreError(BookkeeperJobsError):

@@ -1,17 +1,38 @@
-"""The job model: one spec per job type and one status, shared by every backend.
+"""The job model: the job types (a spec model, a result model and a task each), one
+status, shared by every backend.
 
-The API's JSON, the embedded store's rows and (later) the BookkeepingJob CRD all derive
-from these models. Field names follow the seed guide's API contract (snake_case).
+The API's JSON, the embedded store's rows and the BookkeepingJob CRD all derive from these
+models. Field names follow the seed guide's API contract (snake_case).
+
+A job type is one registration (:func:`register_job_type`): its ``POST /api/jobs/<name>``
+route, the CRD's ``spec.type`` enum and ``spec.parameters`` schema, the CLI's
+``bkjobs submit <name>`` and the OpenAPI schema of its result all follow from it. The
+built-in types are registered at the end of this module; others in the modules named by
+``BKJOBS_JOB_TYPE_MODULES`` (``docs/adding-a-job-type.md`` shows one).
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    SerializeAsAny,
+    field_validator,
+)
+
+from bookkeeper_jobs.errors import UnknownJobTypeError
+from bookkeeper_jobs.results import BulkApproveResult, CategorizeResult, UploadAndCategorizeResult
 
 MAX_TRANSACTION_IDS = 10_000
 
@@ -23,12 +44,6 @@ def utcnow() -> datetime:
 def new_job_id() -> str:
     """``job-`` and 20 hex digits: valid as a Kubernetes object name and in a URL."""
     return f"job-{secrets.token_hex(10)}"
-
-
-class JobType(StrEnum):
-    CATEGORIZE = "categorize"
-    BULK_APPROVE = "bulk-approve"
-    UPLOAD_AND_CATEGORIZE = "upload-and-categorize"
 
 
 class JobPhase(StrEnum):
@@ -50,37 +65,146 @@ TenantId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z
 TransactionId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class _Spec(BaseModel):
+class JobSpecBase(BaseModel):
+    """What every job's spec has. A job type's spec subclasses it with
+    ``type: Literal["<name>"] = "<name>"`` and its own fields (the POST body's)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    type: str
     company_id: CompanyId
     tenant_id: TenantId
 
 
-class CategorizeSpec(_Spec):
-    type: Literal[JobType.CATEGORIZE] = JobType.CATEGORIZE
+@dataclass(frozen=True)
+class JobTypeInfo:
+    """One job type: what it takes, what it returns, which task runs it."""
+
+    name: str
+    """``POST /api/jobs/<name>``, ``spec.type`` of the resource, ``bkjobs submit <name>``."""
+    spec: type[JobSpecBase]
+    result: type[BaseModel]
+    task: str
+    """The task function as ``module:function`` (imported only where the task runs)."""
+    summary: str
+    """One sentence for the route's OpenAPI description and the CLI's help."""
+    json_route: bool = True
+    """``False`` for a type with a route of its own (the multipart upload)."""
+
+    def __post_init__(self) -> None:
+        field = self.spec.model_fields["type"]
+        if get_args(field.annotation) != (self.name,) or field.default != self.name:
+            raise ValueError(
+                f"{self.spec.__name__}.type must be Literal[{self.name!r}] = {self.name!r}"
+            )
+
+
+_JOB_TYPES: dict[str, JobTypeInfo] = {}
+
+
+def register_job_type(info: JobTypeInfo) -> JobTypeInfo:
+    """Add a job type (registering the same one again is harmless)."""
+    known = _JOB_TYPES.setdefault(info.name, info)
+    if known != info:
+        raise ValueError(f"job type {info.name!r} is already registered differently")
+    return info
+
+
+def unregister_job_type(name: str) -> None:
+    """Forget a job type (a test that registered a toy type cleans up with this)."""
+    _JOB_TYPES.pop(name, None)
+
+
+def job_types() -> list[JobTypeInfo]:
+    """Every registered job type, in registration order."""
+    return list(_JOB_TYPES.values())
+
+
+def job_type(name: str) -> JobTypeInfo:
+    try:
+        return _JOB_TYPES[name]
+    except KeyError:
+        raise UnknownJobTypeError(name, list(_JOB_TYPES)) from None
+
+
+def load_job_type_modules(modules: Iterable[str]) -> None:
+    """Import the modules that register more job types (``BKJOBS_JOB_TYPE_MODULES``)."""
+    for module in modules:
+        importlib.import_module(module)
+
+
+def parse_spec(value: Any) -> JobSpecBase:
+    """The registered spec model for ``value["type"]``, validated."""
+    if isinstance(value, JobSpecBase):
+        return value
+    data = json.loads(value) if isinstance(value, str | bytes) else value
+    if not isinstance(data, dict):
+        raise ValueError("a job spec is an object")  # pydantic reports it as a ValidationError
+    try:
+        model = job_type(str(data.get("type"))).spec
+    except UnknownJobTypeError as exc:
+        raise ValueError(str(exc)) from exc
+    return model.model_validate(data)
+
+
+JobSpec = Annotated[SerializeAsAny[JobSpecBase], PlainValidator(parse_spec)]
+"""Any registered job type's spec (validated by its ``type``)."""
+
+
+class CategorizeSpec(JobSpecBase):
+    type: Literal["categorize"] = "categorize"
     transaction_ids: list[TransactionId] | None = Field(
         default=None,
         max_length=MAX_TRANSACTION_IDS,
-        description="Categorize exactly these; when absent, the next `limit` uncategorized.",
+        description="Categorize exactly these; when absent, the next `limit` uncategorized",
     )
-    limit: int = Field(default=100, ge=1, le=100_000)
+    limit: int = Field(
+        default=100, ge=1, le=100_000, description="How many uncategorized at most (100)"
+    )
 
 
-class BulkApproveSpec(_Spec):
-    type: Literal[JobType.BULK_APPROVE] = JobType.BULK_APPROVE
-    transaction_ids: list[TransactionId] = Field(min_length=1, max_length=MAX_TRANSACTION_IDS)
+class BulkApproveSpec(JobSpecBase):
+    type: Literal["bulk-approve"] = "bulk-approve"
+    transaction_ids: list[TransactionId] = Field(
+        min_length=1, max_length=MAX_TRANSACTION_IDS, description="The transactions to approve"
+    )
 
 
-class UploadAndCategorizeSpec(_Spec):
-    type: Literal[JobType.UPLOAD_AND_CATEGORIZE] = JobType.UPLOAD_AND_CATEGORIZE
-    artifact_id: str = Field(pattern=r"^[a-f0-9]{32}$", description="The stored upload.")
-    filename: str = Field(max_length=255, description="The uploaded file's name, for messages.")
+class UploadAndCategorizeSpec(JobSpecBase):
+    type: Literal["upload-and-categorize"] = "upload-and-categorize"
+    artifact_id: str = Field(pattern=r"^[a-f0-9]{32}$", description="The stored upload's id")
+    filename: str = Field(max_length=255, description="The uploaded file's name, for messages")
 
 
-JobSpec = Annotated[
-    CategorizeSpec | BulkApproveSpec | UploadAndCategorizeSpec, Field(discriminator="type")
-]
+CATEGORIZE = register_job_type(
+    JobTypeInfo(
+        name="categorize",
+        spec=CategorizeSpec,
+        result=CategorizeResult,
+        task="bookkeeper_jobs.tasks.categorize:categorize",
+        summary="Categorize the given transactions, or the next `limit` uncategorized ones.",
+    )
+)
+BULK_APPROVE = register_job_type(
+    JobTypeInfo(
+        name="bulk-approve",
+        spec=BulkApproveSpec,
+        result=BulkApproveResult,
+        task="bookkeeper_jobs.tasks.approve:bulk_approve",
+        summary="Approve the given transactions of the company (others' ids are reported, "
+        "untouched).",
+    )
+)
+UPLOAD_AND_CATEGORIZE = register_job_type(
+    JobTypeInfo(
+        name="upload-and-categorize",
+        spec=UploadAndCategorizeSpec,
+        result=UploadAndCategorizeResult,
+        task="bookkeeper_jobs.tasks.upload:upload_and_categorize",
+        summary="Import a bank statement into the ledger, then categorize its transactions.",
+        json_route=False,
+    )
+)
 
 
 class ConditionType(StrEnum):

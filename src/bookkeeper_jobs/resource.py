@@ -17,22 +17,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from bookkeeper_jobs.jobs import (
-    MAX_TRANSACTION_IDS,
-    BulkApproveSpec,
-    CategorizeSpec,
     CompanyId,
     Condition,
     Job,
-    JobSpec,
+    JobSpecBase,
     JobStatus,
-    JobType,
     StatusFields,
     TenantId,
-    TransactionId,
-    UploadAndCategorizeSpec,
+    job_type,
 )
 from bookkeeper_jobs.lifecycle import initial_conditions, initial_status
 
@@ -60,11 +55,7 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _RESOURCE_NAME = re.compile(r"^job-[0-9a-f]{1,59}$")
 _NAME_HEX_DIGITS = 20  # as many as new_job_id() draws: 80 bits
 
-_SPEC_TYPES: dict[JobType, type[CategorizeSpec | BulkApproveSpec | UploadAndCategorizeSpec]] = {
-    JobType.CATEGORIZE: CategorizeSpec,
-    JobType.BULK_APPROVE: BulkApproveSpec,
-    JobType.UPLOAD_AND_CATEGORIZE: UploadAndCategorizeSpec,
-}
+_BASE_FIELDS = frozenset(JobSpecBase.model_fields)
 
 
 def _immutable(what: str) -> dict[str, Any]:
@@ -78,56 +69,21 @@ class _CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-class JobParameters(_CamelModel):
-    """The job type's own fields; which ones apply depends on `spec.type`."""
-
-    transaction_ids: list[TransactionId] | None = Field(
-        default=None,
-        max_length=MAX_TRANSACTION_IDS,
-        description="categorize: exactly these (else the next `limit`); bulk-approve: required.",
-    )
-    limit: int | None = Field(
-        default=None,
-        ge=1,
-        le=100_000,
-        description="categorize: how many uncategorized at most (100 when absent).",
-    )
-    artifact_id: str | None = Field(
-        default=None,
-        pattern=r"^[a-f0-9]{32}$",
-        description="upload-and-categorize: the stored upload's id.",
-    )
-    filename: str | None = Field(
-        default=None,
-        max_length=255,
-        description="upload-and-categorize: the uploaded file's name, for messages.",
-    )
-
-
 class BookkeepingJobSpec(_CamelModel):
     """What was asked: the job type, whose books, its parameters, retry and deadline settings."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.type != 'bulk-approve' || "
-                    "(has(self.parameters) && has(self.parameters.transactionIds))",
-                    "message": "bulk-approve needs parameters.transactionIds",
-                },
-                {
-                    "rule": "self.type != 'upload-and-categorize' || (has(self.parameters) && "
-                    "has(self.parameters.artifactId) && has(self.parameters.filename))",
-                    "message": "upload-and-categorize needs parameters.artifactId and filename",
-                },
-            ]
-        }
-    )
+    # ``parameters`` holds the job type's own spec fields in camelCase; the CRD's schema for
+    # it (and the ``type`` enum, and the rules that each type's required fields are there) is
+    # generated from the registered job types (``crd.py``), never declared twice.
 
-    type: JobType = Field(json_schema_extra=_immutable("type"))
+    type: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", json_schema_extra=_immutable("type")
+    )
     company_id: CompanyId = Field(json_schema_extra=_immutable("companyId"))
     tenant_id: TenantId = Field(json_schema_extra=_immutable("tenantId"))
-    parameters: JobParameters = Field(default_factory=JobParameters)
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="The job type's own fields (its spec, in camelCase)."
+    )
     backoff_limit: int | None = Field(
         default=None, ge=0, le=20, description="Retries of the child Job (operator default)."
     )
@@ -219,9 +175,9 @@ def idempotent_name(tenant_id: str, idempotency_key: str) -> str:
     return "job-" + digest[:_NAME_HEX_DIGITS]
 
 
-def resource_labels(spec: JobSpec) -> dict[str, str]:
+def resource_labels(spec: JobSpecBase) -> dict[str, str]:
     return {
-        LABEL_TYPE: spec.type.value,
+        LABEL_TYPE: label_value(spec.type),
         LABEL_COMPANY: label_value(spec.company_id),
         LABEL_TENANT: label_value(spec.tenant_id),
     }
@@ -230,13 +186,13 @@ def resource_labels(spec: JobSpec) -> dict[str, str]:
 # -- job model ⇄ resource -------------------------------------------------------------------
 
 
-def _parameters_of(spec: JobSpec) -> JobParameters:
-    fields = spec.model_dump(exclude={"type", "company_id", "tenant_id"})
-    return JobParameters(**fields)
+def _parameters_of(spec: JobSpecBase) -> dict[str, Any]:
+    fields = spec.model_dump(mode="json", exclude=set(_BASE_FIELDS), exclude_none=True)
+    return {to_camel(name): value for name, value in fields.items()}
 
 
 def spec_to_resource(
-    spec: JobSpec,
+    spec: JobSpecBase,
     *,
     job_id: str | None = None,
     namespace: str | None = None,
@@ -288,10 +244,13 @@ def spec_to_resource(
     }
 
 
-def job_spec_from_resource(spec: BookkeepingJobSpec) -> JobSpec:
-    """The core spec: only the fields the job type has (others in ``parameters`` are ignored)."""
-    model = _SPEC_TYPES[spec.type]
-    given = spec.parameters.model_dump(exclude_none=True)
+def job_spec_from_resource(spec: BookkeepingJobSpec) -> JobSpecBase:
+    """The core spec: only the fields the job type has (others in ``parameters`` are ignored).
+
+    Raises :class:`~bookkeeper_jobs.errors.UnknownJobTypeError` for a type this process has
+    not registered, and pydantic's ``ValidationError`` for parameters the type refuses."""
+    model = job_type(spec.type).spec
+    given = {to_snake(key): value for key, value in spec.parameters.items() if value is not None}
     wanted = {key: value for key, value in given.items() if key in model.model_fields}
     return model(company_id=spec.company_id, tenant_id=spec.tenant_id, **wanted)
 
@@ -392,7 +351,6 @@ __all__ = [
     "BookkeepingJob",
     "BookkeepingJobSpec",
     "BookkeepingJobStatus",
-    "JobParameters",
     "ResourceCondition",
     "idempotent_name",
     "job_from_resource",

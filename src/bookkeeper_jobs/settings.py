@@ -103,7 +103,13 @@ class Settings(BaseSettings):
 
     tasks: dict[str, str] = Field(default_factory=dict)
     """Override the task function of a job type (``{"categorize": "pkg.module:function"}``),
-    for custom deployments and tests; the defaults are in ``tasks/registry.py``."""
+    for custom deployments and tests; the defaults are each job type's registration."""
+
+    job_type_modules: list[str] = Field(default_factory=list)
+    """Modules that register more job types (``["mycompany.jobs.reconcile"]``), imported at
+    start-up by the API, the workers, the operator and task containers (and by
+    ``python -m bookkeeper_jobs.crd``, so the CRD's type enum includes them); see
+    ``docs/adding-a-job-type.md``."""
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -147,3 +153,6 @@ class ClientSettings(BaseSettings):
 
     api_key: SecretStr | None = None
     """The bearer token (API key or JWT) the client sends."""
+
+    job_type_modules: list[str] = Field(default_factory=list)
+    """As the server's: modules registering more job types, so ``bkjobs submit`` knows them."""

@@ -35,3 +35,23 @@ def test_docs_are_html(client: httpx.Client) -> None:
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
     assert "/openapi.json" in response.text
+
+
+def test_openapi_shows_each_job_types_body_and_result_model(client: httpx.Client) -> None:
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    body = document["paths"]["/api/jobs/categorize"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CategorizeSpec"
+    }
+    view = schemas["JobView"]["properties"]
+    assert view["result"]["anyOf"] == [
+        {"$ref": "#/components/schemas/CategorizeResult"},
+        {"$ref": "#/components/schemas/BulkApproveResult"},
+        {"$ref": "#/components/schemas/UploadAndCategorizeResult"},
+        {"type": "null"},
+    ]
+    assert view["type"]["enum"] == ["categorize", "bulk-approve", "upload-and-categorize"]
+    assert "status" in view and "phase" not in view, "the seed contract's name for the phase"
+    categorized = schemas["CategorizeResult"]["properties"]["categorized"]
+    assert categorized["type"] == "integer" and categorized["description"]

@@ -19,6 +19,7 @@ from kubernetes import client
 
 from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
 from bookkeeper_jobs.api.store.watch_cache import WatchCache
+from bookkeeper_jobs.crd import render_crd_yaml
 from bookkeeper_jobs.jobs import utcnow
 from bookkeeper_jobs.operator.context import build_context, close_context
 from bookkeeper_jobs.operator.run import run_operator
@@ -29,7 +30,6 @@ from tests.k8s.kubelet import Kubelet
 from tests.support.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "crds" / "bookkeepingjobs.yaml"
 NAMESPACE = "default"
 
 
@@ -46,7 +46,11 @@ class KubernetesBackend:
         self.emulator.start()
         self.kubeconfig = self.tmp_path / "kubeconfig"
         self.emulator.write_kubeconfig(self.kubeconfig)
-        self.emulator.load_crd(CRD)
+        # The CRD as generated from the job types registered now (the committed file when
+        # only the built-in ones are: tests/unit/test_crd.py keeps the two equal).
+        crd = self.tmp_path / "bookkeepingjobs.yaml"
+        crd.write_text(render_crd_yaml())
+        self.emulator.load_crd(crd)
         self._api_client = self.emulator.api_client()
         self.cache = WatchCache(
             client.CustomObjectsApi(self._api_client), NAMESPACE, retry_delay=0.1
@@ -130,6 +134,7 @@ def task_environment(settings: Settings) -> dict[str, str]:
         "BKJOBS_DATA_DIR": str(settings.data_dir),
         "BKJOBS_ENVIRONMENT": "test",
         "BKJOBS_TASKS": json.dumps(settings.tasks),
+        "BKJOBS_JOB_TYPE_MODULES": json.dumps(settings.job_type_modules),
     }
 
 

@@ -18,14 +18,15 @@ import pytest
 from bookkeeper_jobs.api.store.local import LocalJobStore
 from bookkeeper_jobs.api.store.protocol import JobStore
 from bookkeeper_jobs.api.workers import WorkerPool
-from bookkeeper_jobs.jobs import Job, JobType
+from bookkeeper_jobs.jobs import Job, job_types
 from bookkeeper_jobs.settings import Settings
 
-SCRIPTED_TASKS = dict.fromkeys((t.value for t in JobType), "tests.contract.scripted:run")
+SCRIPTED_TASKS = dict.fromkeys((t.name for t in job_types()), "tests.contract.scripted:run")
 
 
 class Backend(Protocol):
     store: JobStore
+    settings: Settings
 
     def start_workers(self) -> None: ...
     def crash_workers(self) -> None: ...
@@ -44,7 +45,7 @@ class LocalBackend:
         self.store = LocalJobStore(self.settings.jobs_db)
 
     def start_workers(self) -> None:
-        pool = WorkerPool(self.settings, SCRIPTED_TASKS)
+        pool = WorkerPool(self.settings)
         pool.start()
         self.pools.append(pool)
 
@@ -78,6 +79,7 @@ def make_local_backend(tmp_path: Path, **overrides: Any) -> LocalBackend:
         "retry_backoff": 0.1,
         "lease_seconds": 1.5,
         "environment": "test",
+        "tasks": SCRIPTED_TASKS,
     }
     options.update(overrides)
     return LocalBackend(Settings(**options))

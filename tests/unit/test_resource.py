@@ -84,7 +84,7 @@ def full_status() -> JobStatus:
     )
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.type.value)
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.type)
 def test_resource_for_every_job_type_validates_against_the_crd(spec: JobSpec) -> None:
     resource = spec_to_resource(spec, job_id=JOB_ID, namespace="books", backoff_limit=2)
     resource_validator().validate(stored(resource))
@@ -96,7 +96,7 @@ def test_resource_for_every_job_type_validates_against_the_crd(spec: JobSpec) ->
     assert "activeDeadlineSeconds" not in resource["spec"]  # the operator's default applies
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.type.value)
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.type)
 def test_round_trip_spec_to_resource_to_job(spec: JobSpec) -> None:
     job = job_from_resource(stored(spec_to_resource(spec, job_id=JOB_ID)))
     assert job.id == JOB_ID

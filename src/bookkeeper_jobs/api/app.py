@@ -16,11 +16,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookkeeper_jobs.api.cluster import cluster_services
 from bookkeeper_jobs.api.deps import Services
+from bookkeeper_jobs.api.openapi import typed_openapi
 from bookkeeper_jobs.api.routes import health, jobs, start
 from bookkeeper_jobs.api.store.local import LocalJobStore
 from bookkeeper_jobs.api.store.local_lifecycle import older_than
 from bookkeeper_jobs.api.workers import WorkerPool
 from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.jobs import load_job_type_modules
 from bookkeeper_jobs.ledger import Ledger
 from bookkeeper_jobs.settings import Settings
 from bookkeeper_jobs.tasks.registry import TaskTable, task_table_for
@@ -44,6 +46,7 @@ def create_app(
 ) -> FastAPI:
     """The app. In cluster mode it talks to the API server through ``api_client`` (the
     caller keeps and closes it) or, without one, in-cluster credentials or ``KUBECONFIG``."""
+    load_job_type_modules(settings.job_type_modules)
     table = task_table if task_table is not None else task_table_for(settings)
 
     @asynccontextmanager
@@ -77,7 +80,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.include_router(start.router)
+    app.openapi = typed_openapi(app)  # type: ignore[method-assign]
+    app.include_router(start.build_router())
     app.include_router(jobs.router)
     app.include_router(health.router)
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)

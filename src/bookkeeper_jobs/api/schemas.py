@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from bookkeeper_jobs.jobs import Condition, Job, JobPhase, JobType
+from bookkeeper_jobs.jobs import Condition, Job, JobPhase, StatusFields
 
 
 class JobStarted(BaseModel):
@@ -15,40 +15,37 @@ class JobStarted(BaseModel):
     status: JobPhase = Field(description="`pending` for a new job.")
 
 
-class JobView(BaseModel):
+class JobView(StatusFields[Condition]):
+    """A job as the API shows it: the core status fields (``jobs.StatusFields``) with the
+    phase named ``status``, as in the seed guide's contract, plus who and what it is for.
+    OpenAPI shows ``result`` as the job type's result model (``api/openapi.py``)."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
     id: str
-    type: JobType
+    type: str = Field(description="The job type: `POST /api/jobs/<type>` started it.")
     company_id: str
     tenant_id: str
-    status: JobPhase
-    progress: int = Field(ge=0, le=100)
-    message: str
-    result: dict[str, Any] | None
-    error: str | None
+    phase: JobPhase = Field(
+        alias="status", description="pending, running, complete, failed or cancelled."
+    )
+    result: dict[str, Any] | None = Field(
+        default=None, description="What the task returned; its model depends on `type`."
+    )
     created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    attempts: int
-    conditions: list[Condition]
 
     @classmethod
     def of(cls, job: Job) -> JobView:
         status = job.status
+        fields = {name: getattr(status, name) for name in StatusFields.model_fields}
         return cls(
             id=job.id,
             type=job.spec.type,
             company_id=job.company_id,
             tenant_id=job.tenant_id,
-            status=status.phase,
-            progress=status.progress,
-            message=status.message,
             result=status.result,
-            error=status.error,
             created_at=status.created_at,
-            started_at=status.started_at,
-            finished_at=status.finished_at,
-            attempts=status.attempts,
-            conditions=status.conditions,
+            **fields,
         )
 
 

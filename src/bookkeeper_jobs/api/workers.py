@@ -21,9 +21,10 @@ from multiprocessing.process import BaseProcess
 
 from bookkeeper_jobs.api.store.local import SQLiteDatabase
 from bookkeeper_jobs.api.store.local_lifecycle import Claim, JobLifecycle, Lease
+from bookkeeper_jobs.jobs import load_job_type_modules
 from bookkeeper_jobs.lifecycle import Cancel, Progress, RetryPolicy, TimeOut
 from bookkeeper_jobs.settings import Settings
-from bookkeeper_jobs.tasks.registry import DEFAULT_TASKS, TaskTable, resolve_task
+from bookkeeper_jobs.tasks.registry import TaskTable, resolve_task, task_table_for
 from bookkeeper_jobs.tasks.runner import run_attempt
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,9 @@ class WorkerPool:
     """Starts and stops the supervisor processes (``spawn``: no state inherited from a
     multi-threaded server)."""
 
-    def __init__(self, settings: Settings, task_table: TaskTable = DEFAULT_TASKS) -> None:
+    def __init__(self, settings: Settings, task_table: TaskTable | None = None) -> None:
         self.settings = settings
-        self.task_table = dict(task_table)
+        self.task_table = dict(task_table or task_table_for(settings))
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[BaseProcess] = []
 
@@ -91,6 +92,7 @@ def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None
     die_with_parent()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(processName)s %(message)s")
     logging.getLogger("bookkeeper_jobs").setLevel(logging.INFO)
+    load_job_type_modules(settings.job_type_modules)  # a spawned process starts bare
     lifecycle = lifecycle_for(settings)
     for path in task_table.values():
         resolve_task(path)  # import once here, so each forked attempt starts warm
@@ -129,7 +131,7 @@ class AttemptWatch:
 
     def run(self, task_path: str) -> None:
         job, attempt = self.claim.job, self.claim.attempt
-        log.info("job %s (%s) attempt %d started", job.id, job.spec.type.value, attempt)
+        log.info("job %s (%s) attempt %d started", job.id, job.spec.type, attempt)
         child = multiprocessing.get_context("fork").Process(
             target=execute_attempt, args=(self.settings, task_path, self.claim)
         )

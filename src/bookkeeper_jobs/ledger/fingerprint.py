@@ -5,16 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from bookkeeper_jobs.ledger.records import NewTransaction
 
 _CENT = Decimal("0.01")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_transaction_id() -> str:

@@ -22,13 +22,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from bookkeeper_jobs.errors import FatalTaskError
+from bookkeeper_jobs.jobs import utcnow
 from bookkeeper_jobs.ledger.accounts import DEFAULT_CHART, UNCATEGORIZED, AccountSpec
 from bookkeeper_jobs.ledger.engine import WRITE_OPTION, create_ledger_engine
 from bookkeeper_jobs.ledger.fingerprint import (
     new_transaction_id,
     to_cents,
     transaction_fingerprint,
-    utcnow,
 )
 from bookkeeper_jobs.ledger.models import accounts, categorization_rules, companies, transactions
 from bookkeeper_jobs.ledger.records import (

@@ -23,13 +23,14 @@ from bookkeeper_jobs.errors import (
     ResourceConflictError,
     ResourceInvalidError,
     ResourceNotFoundError,
+    UnknownJobTypeError,
 )
 from bookkeeper_jobs.jobs import Job, JobPhase
 from bookkeeper_jobs.kube import kube_errors
 from bookkeeper_jobs.lifecycle import Cancel, Event, GiveUp, Lost, TimeOut
 from bookkeeper_jobs.operator.context import OperatorContext
 from bookkeeper_jobs.operator.manifests import build_job_manifest, job_name
-from bookkeeper_jobs.resource import API_VERSION, KIND
+from bookkeeper_jobs.resource import API_VERSION, KIND, BookkeepingJobSpec, job_spec_from_resource
 from bookkeeper_jobs.status_writes import (
     Resource,
     ResourceRef,
@@ -61,8 +62,9 @@ def start(context: OperatorContext, body: Mapping[str, Any]) -> Outcome | None:
     metadata = body["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
     try:
+        job_spec_from_resource(BookkeepingJobSpec.model_validate(body["spec"]))
         manifest = build_job_manifest(body, context.template)
-    except pydantic.ValidationError as exc:
+    except (pydantic.ValidationError, UnknownJobTypeError) as exc:
         raise kopf.PermanentError(f"invalid spec: {exc}") from exc
     kopf.adopt(manifest, owner=cast(kopf.Body, body))
     created = create_job(context, namespace, manifest, owner_uid=metadata["uid"])

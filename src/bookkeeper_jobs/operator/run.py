@@ -16,6 +16,7 @@ from pathlib import Path
 
 import kopf
 
+from bookkeeper_jobs.jobs import load_job_type_modules
 from bookkeeper_jobs.kube import load_kube_configuration
 from bookkeeper_jobs.operator.context import (
     MEMO_KEY,
@@ -45,6 +46,7 @@ def run_operator(
     handlers ran; ``health_host=None`` serves no liveness endpoint (``/healthz`` otherwise,
     on ``settings.operator_health_port``).
     """
+    load_job_type_modules(settings.job_type_modules)
     priority = peering_priority(settings) if settings.operator_peering else None
     context = build_context(settings, load_kube_configuration(kubeconfig), priority)
     if registry is None:

@@ -25,7 +25,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
 
-from bookkeeper_jobs.ledger import UNCATEGORIZED, CategorySource, Rule, TrainingExample
+from bookkeeper_jobs.ledger import (
+    UNCATEGORIZED,
+    CategorySource,
+    Rule,
+    TrainingExample,
+    normalize_description,
+)
 
 DEFAULT_THRESHOLD = 0.3
 """Below this predicted probability the model's guess is not used (Uncategorized instead).
@@ -56,10 +62,6 @@ class Item:
     amount: Decimal
 
 
-def _normalize(description: str) -> str:
-    return " ".join(description.casefold().split())
-
-
 # -- rules ------------------------------------------------------------------------------
 
 
@@ -79,8 +81,8 @@ class CompiledRule:
 
 def compile_rule(rule: Rule) -> CompiledRule:
     if rule.kind == "contains":
-        needle = _normalize(rule.pattern or "")
-        return CompiledRule(rule, lambda text: needle in _normalize(text))
+        needle = normalize_description(rule.pattern or "")
+        return CompiledRule(rule, lambda text: needle in normalize_description(text))
     if rule.kind == "regex":
         pattern = re.compile(rule.pattern or "", re.IGNORECASE)
         return CompiledRule(rule, lambda text: pattern.search(text) is not None)
@@ -121,7 +123,7 @@ class TextModel:
         )
 
     def _features(self, items: Sequence[Item], *, fit: bool) -> Any:
-        texts = [_normalize(i.description) for i in items]
+        texts = [normalize_description(i.description) for i in items]
         text = self._vectorizer.fit_transform(texts) if fit else self._vectorizer.transform(texts)
         return sparse.hstack([text, _amount_features([i.amount for i in items])]).tocsr()
 
@@ -139,7 +141,7 @@ class TextModel:
         distinct (description, amount bucket) is featurized and scored once."""
         if not items:
             return []
-        keys = [(_normalize(i.description), _amount_bucket(i.amount)) for i in items]
+        keys = [(normalize_description(i.description), _amount_bucket(i.amount)) for i in items]
         first: dict[tuple[str, tuple[int, bool]], int] = {}
         for index, key in enumerate(keys):
             first.setdefault(key, index)

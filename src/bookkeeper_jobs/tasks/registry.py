@@ -10,22 +10,16 @@ import importlib
 from collections.abc import Mapping
 from typing import TypeAlias
 
-from bookkeeper_jobs.jobs import JobType
+from bookkeeper_jobs.jobs import job_types
 from bookkeeper_jobs.settings import Settings
 from bookkeeper_jobs.tasks.context import TaskFunction
 
 TaskTable: TypeAlias = Mapping[str, str]
 
-DEFAULT_TASKS: TaskTable = {
-    JobType.CATEGORIZE.value: "bookkeeper_jobs.tasks.categorize:categorize",
-    JobType.BULK_APPROVE.value: "bookkeeper_jobs.tasks.approve:bulk_approve",
-    JobType.UPLOAD_AND_CATEGORIZE.value: "bookkeeper_jobs.tasks.upload:upload_and_categorize",
-}
-
 
 def task_table_for(settings: Settings) -> TaskTable:
-    """The defaults with the settings' overrides (``BKJOBS_TASKS``) applied."""
-    return {**DEFAULT_TASKS, **settings.tasks}
+    """Each registered job type's task, with the settings' overrides (``BKJOBS_TASKS``)."""
+    return {**{info.name: info.task for info in job_types()}, **settings.tasks}
 
 
 def resolve_task(path: str) -> TaskFunction:

@@ -1,13 +1,16 @@
 """``POST /api/jobs/<type>``: one endpoint per job type; each answers 202 with the job id.
 
-Every POST takes an optional ``Idempotency-Key`` header: the same key and body return the
-same job; the same key with another body is a 409.
+The JSON endpoints are made from the job type registry (:func:`build_router`): a registered
+type gets ``POST /api/jobs/<name>`` taking its spec model as the body. The upload, which is
+multipart, has a route of its own. Every POST takes an optional ``Idempotency-Key`` header:
+the same key and body return the same job; the same key with another body is a 409.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, HTTPException, Response, UploadFile, status
@@ -18,14 +21,13 @@ from bookkeeper_jobs.api.store.protocol import Submission
 from bookkeeper_jobs.artifacts import ArtifactTooLargeError
 from bookkeeper_jobs.errors import IdempotencyConflictError
 from bookkeeper_jobs.jobs import (
-    BulkApproveSpec,
-    CategorizeSpec,
-    JobSpec,
+    UPLOAD_AND_CATEGORIZE,
+    JobSpecBase,
+    JobTypeInfo,
     UploadAndCategorizeSpec,
+    job_types,
 )
 from bookkeeper_jobs.tasks.statements import StatementFormatError, sniff_statement
-
-router = APIRouter(prefix="/api/jobs", tags=["start jobs"])
 
 IdempotencyKey = Annotated[
     str | None,
@@ -45,7 +47,7 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
 
 
 def submit(
-    services: Services, response: Response, spec: JobSpec, key: str | None, fingerprint: str
+    services: Services, response: Response, spec: JobSpecBase, key: str | None, fingerprint: str
 ) -> Submission:
     try:
         submission = services.store.submit(
@@ -58,51 +60,70 @@ def submit(
 
 
 def start(
-    services: Services, response: Response, spec: JobSpec, key: str | None, fingerprint: str
+    services: Services, response: Response, spec: JobSpecBase, key: str | None, fingerprint: str
 ) -> JobStarted:
     job = submit(services, response, spec, key, fingerprint).job
     return JobStarted(job_id=job.id, status=job.status.phase)
 
 
-def fingerprint_of(spec: JobSpec) -> str:
+def fingerprint_of(spec: JobSpecBase) -> str:
     return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
 
 
-@router.post("/categorize", status_code=status.HTTP_202_ACCEPTED, responses=ACCEPTED)
-def start_categorize(
-    spec: CategorizeSpec,
-    principal: CurrentPrincipal,
-    services: ServicesDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> JobStarted:
-    """Categorize the given transactions, or the next `limit` uncategorized ones."""
-    require_company(principal, spec.tenant_id, spec.company_id)
-    return start(services, response, spec, idempotency_key, fingerprint_of(spec))
+def build_router() -> APIRouter:
+    """One ``POST /api/jobs/<name>`` per registered job type (the registry as it is now)."""
+    router = APIRouter(prefix="/api/jobs", tags=["start jobs"])
+    for info in job_types():
+        if info.json_route:
+            router.add_api_route(
+                f"/{info.name}",
+                json_endpoint(info),
+                methods=["POST"],
+                status_code=status.HTTP_202_ACCEPTED,
+                responses=ACCEPTED,
+                summary=f"Start a {info.name} job",
+                description=info.summary,
+            )
+    router.add_api_route(
+        f"/{UPLOAD_AND_CATEGORIZE.name}",
+        start_upload_and_categorize,
+        methods=["POST"],
+        status_code=status.HTTP_202_ACCEPTED,
+        responses={
+            **ACCEPTED,
+            413: {"description": "The file is larger than the configured limit."},
+            422: {"description": "A field is missing or the file is not a bank statement."},
+        },
+        summary=f"Start an {UPLOAD_AND_CATEGORIZE.name} job",
+        description=UPLOAD_AND_CATEGORIZE.summary,
+    )
+    return router
 
 
-@router.post("/bulk-approve", status_code=status.HTTP_202_ACCEPTED, responses=ACCEPTED)
-def start_bulk_approve(
-    spec: BulkApproveSpec,
-    principal: CurrentPrincipal,
-    services: ServicesDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> JobStarted:
-    """Approve the given transactions of the company (others' ids are reported, untouched)."""
-    require_company(principal, spec.tenant_id, spec.company_id)
-    return start(services, response, spec, idempotency_key, fingerprint_of(spec))
+def json_endpoint(info: JobTypeInfo) -> Callable[..., JobStarted]:
+    """The endpoint of a JSON job type: its spec model is the request body."""
+
+    def start_job(
+        spec: JobSpecBase,
+        principal: CurrentPrincipal,
+        services: ServicesDep,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JobStarted:
+        require_company(principal, spec.tenant_id, spec.company_id)
+        return start(services, response, spec, idempotency_key, fingerprint_of(spec))
+
+    # FastAPI reads the body's model from the signature: give it this type's spec model.
+    signature = inspect.signature(start_job, eval_str=True)
+    parameters = [
+        p.replace(annotation=info.spec) if p.name == "spec" else p
+        for p in signature.parameters.values()
+    ]
+    start_job.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    start_job.__name__ = f"start_{info.name.replace('-', '_')}"
+    return start_job
 
 
-@router.post(
-    "/upload-and-categorize",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        **ACCEPTED,
-        413: {"description": "The file is larger than the configured limit."},
-        422: {"description": "A field is missing or the file is not a bank statement."},
-    },
-)
 async def start_upload_and_categorize(
     file: Annotated[UploadFile, File(description="A bank statement: CSV, OFX or QFX.")],
     company_id: FormId,

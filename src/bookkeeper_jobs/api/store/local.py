@@ -214,7 +214,7 @@ class LocalJobStore:
                 "id": job_id,
                 "tenant_id": spec.tenant_id,
                 "company_id": spec.company_id,
-                "type": spec.type.value,
+                "type": spec.type,
                 "spec": spec.model_dump_json(),
                 "artifact_id": getattr(spec, "artifact_id", None),
                 "idempotency_key": idempotency_key,
