@@ -26,11 +26,11 @@ from fastapi import FastAPI
 from bookkeeper_jobs.api.app import create_app
 from bookkeeper_jobs.ledger import Ledger
 from bookkeeper_jobs.settings import Grant, Settings
+from tests.support.polling import wait_until
 
 KEY_A = "test-key-a-tenant-t1"
 KEY_B = "test-key-b-tenant-t2"
 JWT_SECRET = "test-jwt-secret-for-the-api-suite-0123456789"
-TERMINAL = frozenset({"complete", "failed", "cancelled"})
 STARTUP_SECONDS = 30.0
 SHUTDOWN_SECONDS = 30.0
 
@@ -126,11 +126,14 @@ def serve_app(app: FastAPI) -> Iterator[str]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.02)
+        wait_until(
+            lambda: server.started or not thread.is_alive(),
+            timeout=STARTUP_SECONDS,
+            interval=0.02,
+            what="the API server to start",
+        )
+        if not server.started:
+            raise RuntimeError("the API server stopped before it started")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
@@ -138,41 +141,3 @@ def serve_app(app: FastAPI) -> Iterator[str]:
         sock.close()
         if thread.is_alive():
             raise RuntimeError("the API server did not stop")
-
-
-@dataclass
-class Followed:
-    """A job polled to its end: the last view and every progress value seen on the way."""
-
-    view: dict[str, Any]
-    progress: list[int]
-
-
-def follow_job(
-    client: httpx.Client, job_id: str, *, timeout: float = 60.0, interval: float = 0.05
-) -> Followed:
-    deadline = time.monotonic() + timeout
-    seen: list[int] = []
-    while True:
-        response = client.get(f"/api/jobs/{job_id}")
-        assert response.status_code == 200, response.text
-        view = response.json()
-        seen.append(view["progress"])
-        if view["status"] in TERMINAL:
-            return Followed(view, seen)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} did not finish in {timeout} s: {view}")
-        time.sleep(interval)
-
-
-def wait_for_status(
-    client: httpx.Client, job_id: str, statuses: set[str], *, timeout: float = 30.0
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        view: dict[str, Any] = client.get(f"/api/jobs/{job_id}").json()
-        if view["status"] in statuses:
-            return view
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} never reached {statuses}: {view}")
-        time.sleep(0.02)

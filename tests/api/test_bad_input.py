@@ -14,13 +14,17 @@ import httpx
 import pytest
 
 from bookkeeper_jobs.ledger import NewTransaction
+from tests.support.jobs_http import follow_job
+from tests.support.uploads import UPLOAD_PATH, upload_statement
 
 from .conftest import Company
-from .harness import LiveServer, follow_job
+from .harness import LiveServer
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256)) * 8
 RANDOM_WITH_NULS = os.urandom(2048) + b"\x00" * 512 + os.urandom(2048)
 NO_HEADER = b"hello,world,again\n1,2,3\nfoo,bar,baz\n"
+UNTYPED = "application/octet-stream"
+"""The declared type of the files uploaded here: it says nothing, the server judges the bytes."""
 
 
 @pytest.fixture
@@ -46,17 +50,6 @@ def nothing_changes(live_server: LiveServer, company: Company) -> Iterator[Compa
 def error_locations(response: httpx.Response) -> list[list[Any]]:
     assert response.status_code == 422, response.text
     return [error["loc"] for error in response.json()["detail"]]
-
-
-def upload(
-    company: Company, content: bytes, filename: str = "statement.csv", **form: str
-) -> httpx.Response:
-    data = {"company_id": company.id, "tenant_id": company.tenant_id, **form}
-    return company.http.post(
-        "/api/jobs/upload-and-categorize",
-        data=data,
-        files={"file": (filename, content, "application/octet-stream")},
-    )
 
 
 @pytest.mark.parametrize(
@@ -111,7 +104,7 @@ def test_a_body_that_is_not_json_is_a_422(nothing_changes: Company) -> None:
 
 def test_an_upload_without_company_id_is_a_422_naming_it(nothing_changes: Company) -> None:
     response = nothing_changes.http.post(
-        "/api/jobs/upload-and-categorize",
+        UPLOAD_PATH,
         data={"tenant_id": "t1"},
         files={"file": ("statement.csv", b"Date,Description,Amount\n", "text/csv")},
     )
@@ -121,7 +114,7 @@ def test_an_upload_without_company_id_is_a_422_naming_it(nothing_changes: Compan
 
 def test_an_upload_without_a_file_is_a_422_naming_it(nothing_changes: Company) -> None:
     response = nothing_changes.http.post(
-        "/api/jobs/upload-and-categorize",
+        UPLOAD_PATH,
         data={"company_id": nothing_changes.id, "tenant_id": "t1"},
     )
 
@@ -144,7 +137,10 @@ def test_an_upload_without_a_file_is_a_422_naming_it(nothing_changes: Company) -
 def test_a_file_that_is_not_a_statement_is_a_422(
     nothing_changes: Company, content: bytes, filename: str
 ) -> None:
-    response = upload(nothing_changes, content, filename)
+    company = nothing_changes
+    response = upload_statement(
+        company.http, company.id, content, filename=filename, content_type=UNTYPED
+    )
 
     assert response.status_code == 422, response.text
     assert response.json()["detail"].startswith("file: ")
@@ -163,7 +159,7 @@ def test_some_bad_rows_are_reported_and_the_good_ones_imported(
         b"01/06/2024,GOOD ROW THREE,14.00\n"
     )
 
-    response = upload(company, statement)
+    response = upload_statement(company.http, company.id, statement, content_type=UNTYPED)
     assert response.status_code == 202, response.text
     view = follow_job(company.http, response.json()["job_id"]).view
 
@@ -187,7 +183,7 @@ def test_a_statement_of_only_bad_rows_fails_the_job_and_imports_nothing(
 ) -> None:
     statement = b"Date,Description,Amount\n13/45/2024,BAD DATE,-11.00\n01/04/2024,X,N/A\n"
 
-    response = upload(company, statement)
+    response = upload_statement(company.http, company.id, statement, content_type=UNTYPED)
     assert response.status_code == 202, response.text
     view = follow_job(company.http, response.json()["job_id"]).view
 

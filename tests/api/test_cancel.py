@@ -9,40 +9,19 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support.jobs_http import accepted_job_id, follow_job, wait_for_job_status
+from tests.support.uploads import generated_statement, upload_statement
+
 from .conftest import Company
-from .harness import KEY_B, LiveServer, follow_job, wait_for_status
+from .harness import KEY_B, LiveServer
 
 BIG_ROWS = 100_000
 CANCEL_WITHIN_SECONDS = 2.0
-MERCHANTS = ["STARBUCKS STORE", "SHELL OIL", "OFFICE DEPOT #", "UBER *TRIP", "COSTCO WHSE #"]
-
-
-def big_statement(rows: int) -> bytes:
-    """A plain statement of ``rows`` distinct rows (like ``bench/make_statement.py``)."""
-    lines = ["Date,Description,Amount\n"]
-    for index in range(rows):
-        month, day = 1 + index % 12, 1 + index % 28
-        merchant = MERCHANTS[index % len(MERCHANTS)]
-        lines.append(
-            f"{month:02d}/{day:02d}/2024,{merchant} {index},-{1 + index % 500}.{index % 100:02d}\n"
-        )
-    return "".join(lines).encode()
 
 
 @pytest.fixture(scope="module")
 def big_csv() -> bytes:
-    return big_statement(BIG_ROWS)
-
-
-def start_upload(http: httpx.Client, company_id: str, content: bytes) -> str:
-    response = http.post(
-        "/api/jobs/upload-and-categorize",
-        data={"company_id": company_id, "tenant_id": "t1"},
-        files={"file": ("big.csv", content, "text/csv")},
-    )
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job_id"]
-    return job_id
+    return generated_statement(BIG_ROWS, year=2024)
 
 
 def cancel(http: httpx.Client, job_id: str) -> httpx.Response:
@@ -52,13 +31,16 @@ def cancel(http: httpx.Client, job_id: str) -> httpx.Response:
 @pytest.fixture
 def busy_workers(company: Company, big_csv: bytes) -> Iterator[list[str]]:
     """Both workers running a long import (one per company), cancelled afterwards."""
-    running = [start_upload(company.http, cid, big_csv) for cid in (company.id, company.sibling)]
+    running = [
+        accepted_job_id(upload_statement(company.http, company_id, big_csv, filename="big.csv"))
+        for company_id in (company.id, company.sibling)
+    ]
     for job_id in running:
-        wait_for_status(company.http, job_id, {"running"}, timeout=60)
+        wait_for_job_status(company.http, job_id, {"running"}, timeout=60)
     yield running
     for job_id in running:
         cancel(company.http, job_id)
-        wait_for_status(company.http, job_id, {"cancelled", "complete", "failed"})
+        wait_for_job_status(company.http, job_id, {"cancelled", "complete", "failed"})
 
 
 def test_a_pending_job_is_cancelled_at_once(company: Company, busy_workers: list[str]) -> None:
@@ -87,7 +69,7 @@ def test_a_running_job_is_cancelled_within_two_seconds(
     response = cancel(company.http, job_id)
     assert response.status_code == 200
     assert response.json()["status"] in {"running", "cancelled"}
-    view = wait_for_status(company.http, job_id, {"cancelled"}, timeout=CANCEL_WITHIN_SECONDS)
+    view = wait_for_job_status(company.http, job_id, {"cancelled"}, timeout=CANCEL_WITHIN_SECONDS)
 
     assert time.monotonic() - asked <= CANCEL_WITHIN_SECONDS
     assert view["finished_at"] is not None
@@ -113,7 +95,7 @@ def test_cancelling_a_finished_job_is_a_409(company: Company) -> None:
 def test_cancelling_another_tenants_job_is_a_404(
     live_server: LiveServer, company: Company, sample_statement: bytes
 ) -> None:
-    job_id = start_upload(company.http, company.id, sample_statement)
+    job_id = accepted_job_id(upload_statement(company.http, company.id, sample_statement))
 
     with live_server.client(KEY_B) as other_tenant:
         response = cancel(other_tenant, job_id)

@@ -3,63 +3,22 @@ terminal one, after which the server closes the stream."""
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from tests.support.jobs_http import TERMINAL, accepted_job_id, follow_job
+from tests.support.sse import read_job_events
+from tests.support.uploads import upload_statement
 
 from .conftest import Company
-from .harness import TERMINAL, follow_job
-
-STREAM_SECONDS = 60.0
-
-
-@dataclass
-class Event:
-    id: str
-    name: str
-    data: dict[str, Any]
-
-
-def read_events(http: httpx.Client, job_id: str) -> tuple[httpx.Response, list[Event]]:
-    """Every event until the server ends the stream (a stream that never ends fails)."""
-    events: list[Event] = []
-    fields: dict[str, str] = {}
-    deadline = time.monotonic() + STREAM_SECONDS
-    with http.stream("GET", f"/api/jobs/{job_id}/events") as response:
-        for line in response.iter_lines():
-            assert time.monotonic() < deadline, "the stream did not end"
-            if line:
-                name, _, value = line.partition(": ")
-                fields[name] = value
-                continue
-            events.append(Event(fields["id"], fields["event"], json.loads(fields["data"])))
-            fields = {}
-    assert not fields, f"a partial event at the end: {fields}"
-    return response, events
-
-
-def start_upload(company: Company, content: bytes) -> str:
-    response = company.http.post(
-        "/api/jobs/upload-and-categorize",
-        data={"company_id": company.id, "tenant_id": "t1"},
-        files={"file": ("statement.csv", content, "text/csv")},
-    )
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job_id"]
-    return job_id
 
 
 def test_events_follow_a_job_to_its_end(company: Company, sample_statement: bytes) -> None:
-    job_id = start_upload(company, sample_statement)
+    job_id = accepted_job_id(upload_statement(company.http, company.id, sample_statement))
 
-    response, events = read_events(company.http, job_id)
+    stream = read_job_events(company.http, job_id)
 
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/event-stream")
-    assert response.headers["Cache-Control"] == "no-cache"
+    events = stream.events
+    assert stream.response.status_code == 200
+    assert stream.response.headers["Content-Type"].startswith("text/event-stream")
+    assert stream.response.headers["Cache-Control"] == "no-cache"
     assert len(events) >= 2
     assert {event.name for event in events} == {"status"}
     assert all(event.data["id"] == job_id for event in events)
@@ -81,6 +40,6 @@ def test_events_of_a_finished_job_are_one_event_then_the_end(company: Company) -
     ).json()["job_id"]
     finished = follow_job(company.http, job_id).view
 
-    _, events = read_events(company.http, job_id)
+    events = read_job_events(company.http, job_id).events
 
     assert [event.data for event in events] == [finished]

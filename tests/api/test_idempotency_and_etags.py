@@ -7,23 +7,17 @@ import uuid
 
 import httpx
 
+from tests.support.jobs_http import follow_job
+from tests.support.uploads import upload_statement
+
 from .conftest import Company
-from .harness import KEY_B, LiveServer, follow_job
+from .harness import KEY_B, LiveServer
 
 
 def categorize(company: Company, key: str, limit: int = 10) -> httpx.Response:
     return company.http.post(
         "/api/jobs/categorize",
         json={"company_id": company.id, "tenant_id": "t1", "limit": limit},
-        headers={"Idempotency-Key": key},
-    )
-
-
-def upload(company: Company, key: str, content: bytes) -> httpx.Response:
-    return company.http.post(
-        "/api/jobs/upload-and-categorize",
-        data={"company_id": company.id, "tenant_id": "t1"},
-        files={"file": ("statement.csv", content, "text/csv")},
         headers={"Idempotency-Key": key},
     )
 
@@ -74,12 +68,13 @@ def test_a_key_belongs_to_one_tenant(live_server: LiveServer, company: Company) 
 def test_the_same_key_and_file_return_the_same_upload_job(
     live_server: LiveServer, company: Company, sample_statement: bytes
 ) -> None:
-    key = str(uuid.uuid4())
+    idempotency = {"Idempotency-Key": str(uuid.uuid4())}
+    changed = sample_statement.replace(b"STARBUCKS", b"STARBUCKZ")
     stored_before = len(live_server.artifact_files())
 
-    first = upload(company, key, sample_statement)
-    retry = upload(company, key, sample_statement)
-    conflict = upload(company, key, sample_statement.replace(b"STARBUCKS", b"STARBUCKZ"))
+    first = upload_statement(company.http, company.id, sample_statement, headers=idempotency)
+    retry = upload_statement(company.http, company.id, sample_statement, headers=idempotency)
+    conflict = upload_statement(company.http, company.id, changed, headers=idempotency)
 
     assert first.status_code == retry.status_code == 202
     assert retry.json()["job_id"] == first.json()["job_id"]
@@ -108,7 +103,9 @@ def test_get_job_answers_304_while_nothing_changed(company: Company) -> None:
 def test_get_job_answers_200_with_a_new_etag_after_a_change(
     company: Company, sample_statement: bytes
 ) -> None:
-    job_id = upload(company, str(uuid.uuid4()), sample_statement).json()["job_id"]
+    idempotency = {"Idempotency-Key": str(uuid.uuid4())}
+    uploaded = upload_statement(company.http, company.id, sample_statement, headers=idempotency)
+    job_id = uploaded.json()["job_id"]
     early = company.http.get(f"/api/jobs/{job_id}")
     assert early.json()["status"] in {"pending", "running"}
 

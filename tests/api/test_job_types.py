@@ -6,32 +6,15 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-import httpx
-
 from bookkeeper_jobs.ledger import NewTransaction
+from tests.support.jobs_http import accepted_job_id, follow_job
+from tests.support.uploads import upload_statement
 
 from .conftest import SAMPLE_ROWS, Company
-from .harness import LiveServer, follow_job
+from .harness import LiveServer
 
 RENT_ACCOUNT = "6120"
 COFFEE_ACCOUNT = "6080"
-
-
-def upload(http: httpx.Client, company_id: str, content: bytes) -> httpx.Response:
-    return http.post(
-        "/api/jobs/upload-and-categorize",
-        data={"company_id": company_id, "tenant_id": "t1"},
-        files={"file": ("bank-statement.csv", content, "text/csv")},
-    )
-
-
-def accepted_job_id(response: httpx.Response) -> str:
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert body == {"job_id": body["job_id"], "status": "pending"}
-    assert response.headers["Location"] == f"/api/jobs/{body['job_id']}"
-    job_id: str = body["job_id"]
-    return job_id
 
 
 def add_rows(live_server: LiveServer, company: Company, descriptions: list[str]) -> list[str]:
@@ -57,7 +40,7 @@ def test_upload_imports_and_categorizes_the_sample(
         ledger.ensure_company(company.id, company.tenant_id)
         ledger.add_rule(company.id, kind="contains", pattern="RENT", account_code=RENT_ACCOUNT)
 
-    job_id = accepted_job_id(upload(company.http, company.id, sample_statement))
+    job_id = accepted_job_id(upload_statement(company.http, company.id, sample_statement))
     followed = follow_job(company.http, job_id)
 
     assert followed.view["status"] == "complete", followed.view
@@ -81,12 +64,10 @@ def test_upload_imports_and_categorizes_the_sample(
 def test_uploading_the_same_statement_again_imports_nothing_new(
     live_server: LiveServer, company: Company, sample_statement: bytes
 ) -> None:
-    first = follow_job(
-        company.http, accepted_job_id(upload(company.http, company.id, sample_statement))
-    )
-    again = follow_job(
-        company.http, accepted_job_id(upload(company.http, company.id, sample_statement))
-    )
+    first_id = accepted_job_id(upload_statement(company.http, company.id, sample_statement))
+    first = follow_job(company.http, first_id)
+    again_id = accepted_job_id(upload_statement(company.http, company.id, sample_statement))
+    again = follow_job(company.http, again_id)
 
     assert first.view["result"]["imported"] == SAMPLE_ROWS
     assert again.view["status"] == "complete"

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from tests.support.jobs_http import follow_job
+
 from .conftest import Company
-from .harness import follow_job
 
 SEED_FIELDS = {
     "id",

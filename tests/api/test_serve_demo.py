@@ -9,10 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from tests.support.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BKJOBS = str(Path(sys.executable).parent / "bkjobs")
@@ -25,17 +26,17 @@ def free_port() -> int:
         return port
 
 
-def wait_healthy(base_url: str, server: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_ready(base_url: str, server: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Until ``/readyz`` answers 200; the server exiting on the way fails the test."""
+
+    def ready() -> bool:
         assert server.poll() is None, "the server exited"
         try:
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the server did not become ready")
+            return False
+
+    wait_until(ready, timeout=timeout, interval=0.2, what=f"{base_url} to become ready")
 
 
 def test_serve_demo_prints_a_key_and_a_curl_that_work(tmp_path: Path) -> None:
@@ -45,7 +46,7 @@ def test_serve_demo_prints_a_key_and_a_curl_that_work(tmp_path: Path) -> None:
     command = [BKJOBS, "serve", "--port", str(port), "--data-dir", str(tmp_path / "var"), "--demo"]
     server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_healthy(base_url, server)
+        wait_ready(base_url, server)
         printed = (tmp_path / "serve.log").read_text()
         assert f"{base_url}/docs" in printed
         key = re.search(r"demo API key: (\S+)", printed)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tests.support.uploads import UPLOAD_PATH, upload_statement
+
 from .harness import KEY_A, LiveServer, api_settings, new_company_id, serve
 
 MIB = 1024 * 1024
@@ -47,58 +49,53 @@ def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
 
 
 @dataclass
-class Uploader:
+class RefusedCompany:
+    """A new company on one server, and a client for it: every upload it makes must be
+    refused (it has no job at the end)."""
+
     server: LiveServer
-    company_id: str
+    id: str
     http: httpx.Client
 
-    def post(self, content: bytes) -> httpx.Response:
-        return self.http.post(
-            "/api/jobs/upload-and-categorize",
-            data={"company_id": self.company_id, "tenant_id": "t1"},
-            files={"file": ("statement.csv", content, "text/csv")},
-        )
-
     def job_count(self) -> int:
-        listing = self.http.get(f"/api/jobs/company/{self.company_id}").json()
+        listing = self.http.get(f"/api/jobs/company/{self.id}").json()
         count: int = listing["count"]
         return count
 
 
-def uploader_for(server: LiveServer) -> Iterator[Uploader]:
-    """An uploader for a new company; afterwards the company has no job and no file was
-    stored."""
+def refused_company_on(server: LiveServer) -> Iterator[RefusedCompany]:
+    """A new company; afterwards it has no job and no file was stored."""
     before = server.artifact_files()
     company_id = new_company_id()
     with server.client_for("t1", [company_id]) as http:
-        uploader = Uploader(server, company_id, http)
-        yield uploader
-        assert uploader.job_count() == 0
+        company = RefusedCompany(server, company_id, http)
+        yield company
+        assert company.job_count() == 0
         assert server.artifact_files() == before
 
 
 @pytest.fixture
-def small(small_server: LiveServer) -> Iterator[Uploader]:
-    yield from uploader_for(small_server)
+def small(small_server: LiveServer) -> Iterator[RefusedCompany]:
+    yield from refused_company_on(small_server)
 
 
 @pytest.fixture
-def default(live_server: LiveServer) -> Iterator[Uploader]:
-    """An uploader to the server with the default 20 MiB limit."""
-    yield from uploader_for(live_server)
+def default(live_server: LiveServer) -> Iterator[RefusedCompany]:
+    """A company on the server with the default 20 MiB limit."""
+    yield from refused_company_on(live_server)
 
 
-def test_a_file_over_the_limit_is_a_413(small: Uploader) -> None:
-    response = small.post(statement_of(2 * MIB))
+def test_a_file_over_the_limit_is_a_413(small: RefusedCompany) -> None:
+    response = upload_statement(small.http, small.id, statement_of(2 * MIB))
 
     assert response.status_code == 413
     assert response.json()["detail"].startswith("file: ")
     assert str(MIB) in response.json()["detail"]
 
 
-def test_a_chunked_file_over_the_limit_is_a_413(small: Uploader) -> None:
+def test_a_chunked_file_over_the_limit_is_a_413(small: RefusedCompany) -> None:
     boundary = uuid.uuid4().hex
-    head = multipart_head(boundary, small.company_id)
+    head = multipart_head(boundary, small.id)
     tail = f"\r\n--{boundary}--\r\n".encode()
     body = statement_of(2 * MIB)
 
@@ -109,7 +106,7 @@ def test_a_chunked_file_over_the_limit_is_a_413(small: Uploader) -> None:
         yield tail
 
     response = small.http.post(
-        "/api/jobs/upload-and-categorize",
+        UPLOAD_PATH,
         content=chunks(),
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
@@ -118,7 +115,7 @@ def test_a_chunked_file_over_the_limit_is_a_413(small: Uploader) -> None:
     assert response.json()["detail"].startswith("file: ")
 
 
-def test_a_chunked_upload_is_cut_off_soon_after_the_limit(small: Uploader) -> None:
+def test_a_chunked_upload_is_cut_off_soon_after_the_limit(small: RefusedCompany) -> None:
     """Without a declared length the server must stop reading at the limit, not spool a
     64 MiB body to disk before the route can refuse it."""
     sent = 0
@@ -131,9 +128,9 @@ def test_a_chunked_upload_is_cut_off_soon_after_the_limit(small: Uploader) -> No
             yield block
 
     boundary = uuid.uuid4().hex
-    head = multipart_head(boundary, small.company_id) + b"Date,Description,Amount\n"
+    head = multipart_head(boundary, small.id) + b"Date,Description,Amount\n"
     response = small.http.post(
-        "/api/jobs/upload-and-categorize",
+        UPLOAD_PATH,
         content=itertools.chain([head], endless(), [f"\r\n--{boundary}--\r\n".encode()]),
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
@@ -146,18 +143,14 @@ def test_a_file_under_the_limit_is_accepted(small_server: LiveServer) -> None:
     company_id = new_company_id()
     stored = len(small_server.artifact_files())
     with small_server.client_for("t1", [company_id]) as http:
-        response = http.post(
-            "/api/jobs/upload-and-categorize",
-            data={"company_id": company_id, "tenant_id": "t1"},
-            files={"file": ("statement.csv", statement_of(MIB - 4096), "text/csv")},
-        )
+        response = upload_statement(http, company_id, statement_of(MIB - 4096))
 
     assert response.status_code == 202, response.text
     assert len(small_server.artifact_files()) == stored + 1
 
 
-def test_a_50_mb_body_is_refused_by_its_declared_length(default: Uploader) -> None:
-    response = default.post(statement_of(50 * 1000 * 1000))
+def test_a_50_mb_body_is_refused_by_its_declared_length(default: RefusedCompany) -> None:
+    response = upload_statement(default.http, default.id, statement_of(50 * 1000 * 1000))
 
     assert response.status_code == 413
     assert str(20 * MIB) in response.json()["detail"]
@@ -166,7 +159,7 @@ def test_a_50_mb_body_is_refused_by_its_declared_length(default: Uploader) -> No
 def test_the_refusal_comes_before_the_body_is_sent(live_server: LiveServer) -> None:
     host, port = live_server.base_url.removeprefix("http://").split(":")
     request = (
-        "POST /api/jobs/upload-and-categorize HTTP/1.1\r\n"
+        f"POST {UPLOAD_PATH} HTTP/1.1\r\n"
         f"Host: {host}\r\n"
         f"Authorization: Bearer {KEY_A}\r\n"
         "Content-Type: multipart/form-data; boundary=x\r\n"

@@ -27,16 +27,11 @@ from bookkeeper_jobs.api.app import create_app
 from bookkeeper_jobs.ledger import Ledger, NewTransaction
 from bookkeeper_jobs.operator.manifests import job_name
 from bookkeeper_jobs.settings import Grant, Settings
-from tests.api.harness import (
-    KEY_A,
-    Followed,
-    LiveServer,
-    follow_job,
-    serve_app,
-)
+from tests.api.harness import KEY_A, LiveServer, serve_app
 from tests.contract.cluster_backend import NAMESPACE, KubernetesBackend, task_environment
 from tests.k8s.emulator import Change
 from tests.k8s.kubelet import Kubelet
+from tests.support.jobs_http import Followed, follow_job
 
 JOBS = "batch/v1/jobs"
 TENANT = "t1"

@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from tests.support.jobs_http import accepted_job_id, follow_job
+from tests.support.uploads import upload_statement
+
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bank-statement.csv"
 TENANT, COMPANY = "demo", "demo-co"
+POLL_SECONDS = 1.0
+"""How often a job is polled: a real cluster takes seconds, not milliseconds."""
 
 
 def api() -> httpx.Client:
@@ -31,26 +34,11 @@ def kubectl(*args: str) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
-def wait_finished(client: httpx.Client, job_id: str, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("complete", "failed", "cancelled"):
-            return job
-        time.sleep(1)
-    raise AssertionError(f"{job_id} did not finish in {timeout} s")
-
-
 def test_upload_runs_as_a_kubernetes_job_to_complete() -> None:
-    with api() as client, SAMPLE.open("rb") as sample:
-        response = client.post(
-            "/api/jobs/upload-and-categorize",
-            files={"file": ("bank-statement.csv", sample, "text/csv")},
-            data={"company_id": COMPANY, "tenant_id": TENANT},
-        )
-        assert response.status_code == 202, response.text
-        job_id = response.json()["job_id"]
-        job = wait_finished(client, job_id)
+    with api() as client:
+        uploaded = upload_statement(client, COMPANY, SAMPLE.read_bytes(), tenant_id=TENANT)
+        job_id = accepted_job_id(uploaded)
+        job = follow_job(client, job_id, timeout=300, interval=POLL_SECONDS).view
     assert job["status"] == "complete", job
     assert job["result"]["imported"] == 300
     kubectl("wait", "--for=condition=Succeeded", f"bkj/{job_id}", "--timeout=60s")
@@ -67,5 +55,5 @@ def test_cancel_stops_the_job() -> None:
         )
         job_id = started.json()["job_id"]
         client.post(f"/api/jobs/{job_id}/cancel")
-        job = wait_finished(client, job_id, timeout=60)
+        job = follow_job(client, job_id, timeout=60, interval=POLL_SECONDS).view
     assert job["status"] in ("cancelled", "complete")

@@ -6,12 +6,10 @@ the status subresource. ``conftest.py`` has the wiring."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +20,18 @@ import pytest
 from bookkeeper_jobs.lifecycle import TaskExit
 from bookkeeper_jobs.operator.manifests import job_name
 from bookkeeper_jobs.resource import API_VERSION, KIND, PLURAL
-from tests.api.harness import TERMINAL, wait_for_status
 from tests.contract.cluster_backend import NAMESPACE
 from tests.k8s.emulator import ApiError
+from tests.support.jobs_http import (
+    TERMINAL,
+    JobView,
+    accepted_job_id,
+    wait_for_job,
+    wait_for_job_status,
+)
+from tests.support.polling import wait_until
+from tests.support.sse import read_job_events
+from tests.support.uploads import generated_statement, upload_statement
 
 from .conftest import COMPANY, JOBS, OTHER_COMPANY, TENANT, Cluster
 
@@ -34,10 +41,8 @@ SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bank-statement.csv"
 SAMPLE_ROWS = 300
 BIG_ROWS = 60_000
 """Enough for several seconds of importing: the cancellation lands while it runs."""
-MERCHANTS = ("STARBUCKS STORE", "SHELL OIL", "OFFICE DEPOT #", "UBER *TRIP", "COSTCO WHSE #")
 CANCEL_WITHIN_SECONDS = 5.0
 CLEANUP_SECONDS = 10.0
-STREAM_SECONDS = 60.0
 
 
 @pytest.fixture
@@ -45,19 +50,6 @@ def http(cluster: Cluster) -> Iterator[httpx.Client]:
     """Authenticated with the key of tenant t1 (companies c1 and c2)."""
     with cluster.client() as client:
         yield client
-
-
-def upload(http: httpx.Client, company_id: str, content: bytes, filename: str) -> str:
-    response = http.post(
-        "/api/jobs/upload-and-categorize",
-        data={"company_id": company_id, "tenant_id": TENANT},
-        files={"file": (filename, content, "text/csv")},
-    )
-    assert response.status_code == 202, response.text
-    assert response.json()["status"] == "pending"
-    job_id: str = response.json()["job_id"]
-    assert response.headers["Location"] == f"/api/jobs/{job_id}"
-    return job_id
 
 
 def start(http: httpx.Client, job_type: str, **fields: Any) -> str:
@@ -68,17 +60,6 @@ def start(http: httpx.Client, job_type: str, **fields: Any) -> str:
     return job_id
 
 
-def big_statement(rows: int) -> bytes:
-    """``rows`` distinct, valid rows (like ``bench/make_statement.py``, without bad ones)."""
-    lines = ["Date,Description,Amount\n"]
-    for index in range(rows):
-        month, day = 1 + index % 12, 1 + index % 28
-        merchant = MERCHANTS[index % len(MERCHANTS)]
-        amount = f"-{1 + index % 500}.{index % 100:02d}"
-        lines.append(f"{month:02d}/{day:02d}/2025,{merchant} {index},{amount}\n")
-    return "".join(lines).encode()
-
-
 def condition(resource: dict[str, Any], kind: str) -> dict[str, Any]:
     conditions = (resource.get("status") or {}).get("conditions") or []
     found: list[dict[str, Any]] = [c for c in conditions if c.get("type") == kind]
@@ -86,23 +67,15 @@ def condition(resource: dict[str, Any], kind: str) -> dict[str, Any]:
     return found[0]
 
 
-def wait_until(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.02)
-    return result
-
-
-def wait_for_progress(http: httpx.Client, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    """The job's view once its task reported progress above 0."""
-
-    def progressed() -> dict[str, Any] | None:
-        view: dict[str, Any] = http.get(f"/api/jobs/{job_id}").json()
-        return view if view["progress"] > 0 or view["status"] in TERMINAL else None
-
-    result: dict[str, Any] = wait_until(progressed, timeout, f"progress of {job_id}")
-    return result
+def wait_for_progress(http: httpx.Client, job_id: str, timeout: float = 30.0) -> JobView:
+    """The job's view once its task reported progress above 0 (or it ended)."""
+    return wait_for_job(
+        http,
+        job_id,
+        lambda view: view["progress"] > 0 or view["status"] in TERMINAL,
+        what="to report progress",
+        timeout=timeout,
+    )
 
 
 def job_gone(cluster: Cluster, job_id: str) -> bool:
@@ -142,36 +115,9 @@ def requests_since(cluster: Cluster, marker: str) -> list[tuple[str, str]]:
     return log[index + 1 :]
 
 
-@dataclass
-class Event:
-    id: int
-    name: str
-    data: dict[str, Any]
-
-
-def read_events(http: httpx.Client, job_id: str) -> list[Event]:
-    """Every Server-Sent Event until the server ends the stream."""
-    events: list[Event] = []
-    fields: dict[str, str] = {}
-    deadline = time.monotonic() + STREAM_SECONDS
-    with http.stream("GET", f"/api/jobs/{job_id}/events") as response:
-        assert response.status_code == 200
-        assert response.headers["Content-Type"].startswith("text/event-stream")
-        for line in response.iter_lines():
-            assert time.monotonic() < deadline, "the stream did not end"
-            if line:
-                name, _, value = line.partition(": ")
-                fields[name] = value
-                continue
-            events.append(Event(int(fields["id"]), fields["event"], json.loads(fields["data"])))
-            fields = {}
-    assert not fields, f"a partial event at the end: {fields}"
-    return events
-
-
 def test_the_api_is_ready_once_its_watch_cache_synced(cluster: Cluster) -> None:
     with cluster.client(token=None) as anonymous:
-        wait_until(lambda: anonymous.get("/readyz").status_code == 200, 10, "/readyz")
+        wait_until(lambda: anonymous.get("/readyz").status_code == 200, what="/readyz")
         assert anonymous.get("/readyz").json() == {"status": "ready"}
         assert anonymous.get("/healthz").status_code == 200
 
@@ -179,7 +125,8 @@ def test_the_api_is_ready_once_its_watch_cache_synced(cluster: Cluster) -> None:
 def test_an_upload_runs_as_one_kubernetes_job_to_complete(
     cluster: Cluster, http: httpx.Client
 ) -> None:
-    job_id = upload(http, COMPANY, SAMPLE.read_bytes(), "bank-statement.csv")
+    uploaded = upload_statement(http, COMPANY, SAMPLE.read_bytes(), tenant_id=TENANT)
+    job_id = accepted_job_id(uploaded)
 
     followed = cluster.follow(http, job_id)
 
@@ -253,12 +200,12 @@ def test_events_stream_a_job_to_its_end_from_the_watch_cache(
 ) -> None:
     job_id = start(http, "categorize", limit=5)
 
-    events = read_events(http, job_id)
+    events = read_job_events(http, job_id).events
 
     assert len(events) >= 2, events
     assert {event.name for event in events} == {"status"}
     assert all(event.data["id"] == job_id for event in events)
-    versions = [event.id for event in events]
+    versions = [int(event.id) for event in events]
     assert versions == sorted(set(versions))
     progress = [event.data["progress"] for event in events]
     assert progress == sorted(progress)
@@ -270,29 +217,32 @@ def test_events_stream_a_job_to_its_end_from_the_watch_cache(
 
     # A finished job's stream is its one last event, and costs the API server no request.
     marker = mark_requests(cluster)
-    assert [event.data for event in read_events(http, job_id)] == [last]
+    assert [event.data for event in read_job_events(http, job_id).events] == [last]
     path = f"/{PLURAL}/{job_id}"
     assert not [request for request in requests_since(cluster, marker) if path in request[1]]
 
 
 def test_cancel_stops_a_running_job_and_its_pod(cluster: Cluster, http: httpx.Client) -> None:
-    job_id = upload(http, OTHER_COMPANY, big_statement(BIG_ROWS), "big.csv")
+    big = generated_statement(BIG_ROWS, year=2025)
+    job_id = accepted_job_id(upload_statement(http, OTHER_COMPANY, big, tenant_id=TENANT))
     running = wait_for_progress(http, job_id)  # the pod is importing rows
     assert running["status"] == "running"
     assert running["progress"] < 100
-    [pod] = wait_until(lambda: cluster.kubelet.runs(job_name(job_id)), 5, "the pod")
+    [pod] = wait_until(lambda: cluster.kubelet.runs(job_name(job_id)), timeout=5, what="the pod")
     assert pod.pid is not None and not pod.finished.is_set()
 
     asked = time.monotonic()
     response = http.post(f"/api/jobs/{job_id}/cancel")
     assert response.status_code == 200, response.text
     assert response.json()["status"] in {"running", "cancelled"}
-    view = wait_for_status(http, job_id, {"cancelled"}, timeout=CANCEL_WITHIN_SECONDS)
+    view = wait_for_job_status(http, job_id, {"cancelled"}, timeout=CANCEL_WITHIN_SECONDS)
 
     assert time.monotonic() - asked <= CANCEL_WITHIN_SECONDS
     assert view["finished_at"] is not None
-    wait_until(lambda: job_gone(cluster, job_id), CLEANUP_SECONDS, "the Job to be deleted")
-    wait_until(lambda: pods_stopped(cluster, job_id), CLEANUP_SECONDS, "the pod to stop")
+    wait_until(lambda: job_gone(cluster, job_id), timeout=CLEANUP_SECONDS, what="the Job to go")
+    wait_until(
+        lambda: pods_stopped(cluster, job_id), timeout=CLEANUP_SECONDS, what="the pod to stop"
+    )
     assert not process_alive(pod.pid)
     assert pod.exit_code != 0  # stopped by the pod's deletion, not finished
     resource = cluster.resource(job_id)
@@ -313,7 +263,7 @@ def test_an_upload_of_bad_rows_fails_naming_the_lines(cluster: Cluster, http: ht
         b"01/02/2024,SHELL OIL 57444,12.3.4\n"
         b"01/03/2024,UBER *TRIP,N/A\n"
     )
-    job_id = upload(http, COMPANY, content, "bad.csv")
+    job_id = accepted_job_id(upload_statement(http, COMPANY, content, tenant_id=TENANT))
 
     view = cluster.follow(http, job_id).view
 

@@ -73,6 +73,7 @@ from tests.k8s.kubelet_process import (
     container_env,
     resolve_argv,
 )
+from tests.support.polling import wait_until
 
 __all__ = ["ContainerConfigError", "Kubelet", "PodRun"]
 
@@ -242,19 +243,14 @@ class Kubelet:
     def wait_for(
         self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
     ) -> Any:
-        """Poll ``predicate`` until it returns something truthy; AssertionError (with the
-        pods' logs) after ``timeout`` seconds."""
-        limit = time.monotonic() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            if time.monotonic() > limit:
-                raise AssertionError(
-                    f"timed out after {timeout} s waiting for {what}; "
-                    f"kubelet errors: {self.errors!r}\n{self.dump_logs()}"
-                )
-            time.sleep(0.01)
+        """:func:`~tests.support.polling.wait_until` ``predicate``, whose failure also shows
+        this kubelet's errors and every pod's log."""
+        try:
+            return wait_until(predicate, timeout=timeout, interval=0.01, what=what)
+        except AssertionError as error:
+            raise AssertionError(
+                f"{error}; kubelet errors: {self.errors!r}\n{self.dump_logs()}"
+            ) from None
 
     def wait_for_job(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import kopf
@@ -21,6 +21,7 @@ from kubernetes import client
 
 from tests.k8s.emulator import KubernetesEmulator
 from tests.k8s.factories import GROUP, PLURAL, VERSION, WIDGETS, widget
+from tests.support.polling import wait_until_async
 
 
 def build_registry(url: str, seen: list[str]) -> kopf.OperatorRegistry:
@@ -41,14 +42,6 @@ def build_registry(url: str, seen: list[str]) -> kopf.OperatorRegistry:
     return registry
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 @contextlib.asynccontextmanager
 async def running_operator(api: KubernetesEmulator, seen: list[str]) -> AsyncIterator[None]:
     """kopf in this test's event loop, namespace-restricted, without peering."""
@@ -66,8 +59,9 @@ async def running_operator(api: KubernetesEmulator, seen: list[str]) -> AsyncIte
         )
     )
     try:
-        await wait_for(
-            lambda: any(PLURAL in path and "watch=true" in path for _, path in api.requests)
+        await wait_until_async(
+            lambda: any(PLURAL in path and "watch=true" in path for _, path in api.requests),
+            what="kopf to watch the widgets",
         )
         yield
     finally:
@@ -91,8 +85,8 @@ async def test_kopf_create_handler_runs_and_its_patch_lands(widgets: KubernetesE
             custom = client.CustomObjectsApi(api_client)
             create = custom.create_namespaced_custom_object
             await asyncio.to_thread(create, GROUP, VERSION, "default", PLURAL, widget("w1"))
-        await wait_for(lambda: phase(widgets, "w1") == "Seen")
-        await wait_for(lambda: bool(widgets.list("v1/events", "default")))
+        await wait_until_async(lambda: phase(widgets, "w1") == "Seen", what="w1 to be seen")
+        await wait_until_async(lambda: widgets.list("v1/events", "default"), what="an Event")
     stored = widgets.get(WIDGETS, "default", "w1")
     assert seen == ["w1"]
     assert stored["metadata"]["labels"] == {"handled": "yes"}
@@ -114,11 +108,11 @@ async def test_kopf_recovers_from_dropped_watch_and_410(widgets: KubernetesEmula
     seen: list[str] = []
     async with running_operator(widgets, seen):
         widgets.create(WIDGETS, "default", widget("w1"))
-        await wait_for(lambda: phase(widgets, "w1") == "Seen")
+        await wait_until_async(lambda: phase(widgets, "w1") == "Seen", what="w1 to be seen")
         widgets.disconnect_watches(abort=True)
         widgets.create(WIDGETS, "default", widget("w2"))
         widgets.compact()
-        await wait_for(lambda: phase(widgets, "w2") == "Seen")
+        await wait_until_async(lambda: phase(widgets, "w2") == "Seen", what="w2 to be seen")
     assert sorted(seen) == ["w1", "w2"]
     lists = [
         path

@@ -18,6 +18,7 @@ from kubernetes import client, watch
 
 from tests.k8s.emulator import KubernetesEmulator
 from tests.k8s.factories import GROUP, PLURAL, VERSION, WIDGETS, widget
+from tests.support.polling import wait_until
 
 COLLECTION = f"/apis/{GROUP}/{VERSION}/namespaces/default/{PLURAL}"
 
@@ -235,9 +236,7 @@ def test_aborted_watch_breaks_the_connection(
 
     reader = threading.Thread(target=read)
     reader.start()
-    deadline = time.monotonic() + 5
-    while widgets.watch_count == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: widgets.watch_count > 0, timeout=5, interval=0.01, what="the watch")
     widgets.disconnect_watches(abort=True)
     reader.join(timeout=5)
     assert len(failures) == 1

@@ -6,7 +6,7 @@ and re-lists after 410 Gone
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,9 +21,12 @@ from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase
 from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, resource_status
 from bookkeeper_jobs.settings import Settings
 from tests.k8s.emulator import KubernetesEmulator
+from tests.support.polling import wait_until
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "bookkeepingjobs.yaml"
 NAMESPACE = "default"
+CACHE_SECONDS = 5.0
+"""How long a change may take to reach the watch cache."""
 
 
 @pytest.fixture
@@ -48,11 +51,10 @@ def store(cache: WatchCache, k8s_client: client.ApiClient) -> KubernetesJobStore
     return KubernetesJobStore(client.CustomObjectsApi(k8s_client), cache)
 
 
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
+def cached_progress(store: KubernetesJobStore, job_id: str) -> int | None:
+    """The job's progress as the store reads it (from its cache); None while it has no job."""
+    job = store.get(job_id)
+    return None if job is None else job.status.progress
 
 
 def spec(company: str = "c1", n: int = 100) -> CategorizeSpec:
@@ -90,17 +92,25 @@ def test_status_written_by_others_reaches_the_cache(
 ) -> None:
     job_id = store.submit(spec()).job.id
     set_phase(cluster, job_id, JobPhase.RUNNING, 40)
-    eventually(lambda: (j := store.get(job_id)) is not None and j.status.progress == 40)
+    wait_until(
+        lambda: cached_progress(store, job_id) == 40,
+        timeout=CACHE_SECONDS,
+        what="progress 40 in the cache",
+    )
 
 
 def test_the_cache_resumes_after_a_dropped_watch(
     store: KubernetesJobStore, cache: WatchCache, cluster: KubernetesEmulator
 ) -> None:
     job_id = store.submit(spec()).job.id
-    eventually(lambda: cluster.watch_count >= 1)
+    wait_until(lambda: cluster.watch_count >= 1, timeout=CACHE_SECONDS, what="the watch")
     cluster.disconnect_watches(abort=True)
     set_phase(cluster, job_id, JobPhase.RUNNING, 55)
-    eventually(lambda: (j := store.get(job_id)) is not None and j.status.progress == 55)
+    wait_until(
+        lambda: cached_progress(store, job_id) == 55,
+        timeout=CACHE_SECONDS,
+        what="progress 55 in the cache",
+    )
     assert cache.relists == 1, "a resumed watch needs no new list"
 
 
@@ -108,12 +118,16 @@ def test_the_cache_relists_after_410_gone(
     store: KubernetesJobStore, cache: WatchCache, cluster: KubernetesEmulator
 ) -> None:
     job_id = store.submit(spec()).job.id
-    eventually(lambda: cluster.watch_count >= 1)
+    wait_until(lambda: cluster.watch_count >= 1, timeout=CACHE_SECONDS, what="the watch")
     cluster.disconnect_watches(abort=True)
     set_phase(cluster, job_id, JobPhase.RUNNING, 70)  # missed while disconnected...
     cluster.compact()  # ...and no longer in the server's history: resuming gets 410
-    eventually(lambda: cache.relists >= 2)
-    eventually(lambda: (j := store.get(job_id)) is not None and j.status.progress == 70)
+    wait_until(lambda: cache.relists >= 2, timeout=CACHE_SECONDS, what="the re-list")
+    wait_until(
+        lambda: cached_progress(store, job_id) == 70,
+        timeout=CACHE_SECONDS,
+        what="progress 70 in the cache",
+    )
 
 
 def test_deleted_resources_leave_the_cache(
@@ -121,7 +135,9 @@ def test_deleted_resources_leave_the_cache(
 ) -> None:
     job_id = store.submit(spec()).job.id
     cluster.delete(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job_id)
-    eventually(lambda: store.get(job_id) is None)
+    wait_until(
+        lambda: store.get(job_id) is None, timeout=CACHE_SECONDS, what="the job to leave the cache"
+    )
     assert store.list_company("c1").jobs == []
 
 
@@ -172,7 +188,11 @@ def test_cancel_of_a_finished_job_is_refused(
     done = job.status.model_copy(update={"phase": JobPhase.COMPLETE, "progress": 100})
     body = resource_status(done).model_dump(mode="json", by_alias=True, exclude_none=True)
     cluster.patch_status(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job.id, body)
-    eventually(lambda: (j := store.get(job.id)) is not None and j.status.phase.is_terminal)
+    wait_until(
+        lambda: (j := store.get(job.id)) is not None and j.status.phase.is_terminal,
+        timeout=CACHE_SECONDS,
+        what="the terminal phase in the cache",
+    )
     with pytest.raises(JobStateError):
         store.cancel(job.id)
 
@@ -200,7 +220,7 @@ def test_cluster_services_find_the_api_server_through_the_kubeconfig(
     settings = Settings(data_dir=tmp_path, job_store="kubernetes", kubernetes_namespace=NAMESPACE)
     services, stop = cluster_services(settings)
     try:
-        eventually(services.store.ready)
+        wait_until(services.store.ready, timeout=CACHE_SECONDS, what="the store to be ready")
         job_id = services.store.submit(spec()).job.id
         assert cluster.get(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job_id)["metadata"]["name"]
     finally:
