@@ -14,11 +14,9 @@ import pytest
 from bookkeeper_jobs.jobs import (
     BulkApproveSpec,
     CategorizeSpec,
-    JobPhase,
-    JobStatus,
     utcnow,
 )
-from bookkeeper_jobs.lifecycle import Start, initial_status, transition
+from bookkeeper_jobs.lifecycle import Complete, Progress, Start, initial_status, transition
 from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, spec_to_resource, status_patch
 from tests.k8s.emulator import KubernetesEmulator
 
@@ -54,17 +52,12 @@ def add_job(
 ) -> None:
     api.create(RESOURCE, "default", spec_to_resource(spec, job_id=job_id, namespace="default"))
     now = utcnow()
-    phase = JobPhase.COMPLETE if progress == 100 else JobPhase.RUNNING
-    message = "Complete" if progress == 100 else "Categorized 450/1000 transactions"
-    status = JobStatus(
-        phase=phase,
-        progress=progress,
-        message=message,
-        created_at=now,
-        started_at=now,
-        attempts=1,
-        conditions=transition(initial_status(now), Start(), now).conditions,
-    )
+    status = transition(initial_status(now), Start(), now)
+    if progress == 100:
+        status = transition(status, Complete(attempt=1, result={}), now)
+    else:
+        text = "Categorized 450/1000 transactions"
+        status = transition(status, Progress(attempt=1, progress=progress, text=text), now)
     api.patch_status(RESOURCE, "default", job_id, status_patch(status)["status"])
 
 
