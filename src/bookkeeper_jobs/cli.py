@@ -1,35 +1,90 @@
-"""``bkjobs``: serve the embedded mode, and submit, follow, list and clean up jobs."""
+"""``bkjobs``: serve the embedded mode, and submit, follow, list and clean up jobs.
+
+Exit status: 0 when the command did its work; 1 when ``watch`` or ``submit --follow`` saw
+the job end without completing; 2 when the command could not do its work (bad usage or
+configuration, the API refused or could not be reached, the data dir or port of ``serve`` is
+taken), with one line on stderr saying why; 130 after Ctrl-C.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
+import re
+import shlex
+import socket
 import sys
-from collections.abc import Sequence
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
-from bookkeeper_jobs.client import JobsClient
-from bookkeeper_jobs.errors import ApiError
+from bookkeeper_jobs.client import ApiConnectionError, JobsClient
+from bookkeeper_jobs.errors import ApiError, BookkeeperJobsError
+from bookkeeper_jobs.instance_lock import InstanceConflictError, bound_socket, data_dir_lock
 from bookkeeper_jobs.jobs import UPLOAD_AND_CATEGORIZE, job_types, load_job_type_modules
 from bookkeeper_jobs.settings import ClientSettings, Settings, load_settings
+from bookkeeper_jobs.terminal import untrusted, visible
 
 console = Console(stderr=True, soft_wrap=True)
 FAILED_EXIT = 1
+"""``watch`` / ``submit --follow``: the job ended failed or cancelled."""
+ERROR_EXIT = 2
+"""The command could not do its work; one line on stderr says why."""
+STARTUP_FAILED_EXIT = 3
+"""``serve``: the app failed while starting up (uvicorn's own code for it)."""
+INTERRUPTED_EXIT = 130
+"""Ctrl-C, as shells report a command killed by SIGINT."""
+TERMINAL_STATUSES = frozenset({"complete", "failed", "cancelled"})
+DEFAULT_LIST_LIMIT = 20
+ENV_PREFIX = str(Settings.model_config.get("env_prefix", "BKJOBS_"))
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+class UsageError(BookkeeperJobsError):
+    """A command line that cannot work; the message says what to change."""
+
+
+class ConfigurationError(BookkeeperJobsError):
+    """A setting (environment variable or flag) that does not validate; the message names it."""
+
+
+EXPECTED_ERRORS = (
+    UsageError,
+    ConfigurationError,
+    ApiError,
+    ApiConnectionError,
+    InstanceConflictError,
+)
+"""What a user can cause and fix: one line, no traceback (anything else is a bug, and its
+traceback is what a bug report needs)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    load_job_type_modules(ClientSettings().job_type_modules)
-    args = build_parser().parse_args(argv)
     try:
+        client_settings = checked_settings(ClientSettings)
+        load_type_modules(client_settings.job_type_modules)
+        args = build_parser().parse_args(argv)
         result: int = args.handler(args)
-    except ApiError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        return 2
+    except EXPECTED_ERRORS as exc:
+        report_error(str(exc))
+        return ERROR_EXIT
+    except KeyboardInterrupt:
+        return INTERRUPTED_EXIT
     return result
+
+
+def report_error(message: str) -> None:
+    console.print(Text.assemble(("error:", "bold red"), " ", visible(message)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the API with embedded workers")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=port_number, default=8000)
     serve.add_argument("--data-dir", type=Path, help="default: BKJOBS_DATA_DIR or ./var")
     serve.add_argument("--workers", type=int, help="default: BKJOBS_WORKER_CONCURRENCY or 2")
     serve.add_argument("--demo", action="store_true", help="create a demo company and API key")
@@ -75,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="list jobs").add_subparsers(required=True)
     listing = jobs.add_parser("list", help="a company's jobs, newest first")
     listing.add_argument("--company", required=True)
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=int, default=DEFAULT_LIST_LIMIT)
+    listing.add_argument("--cursor", help="the next page: the cursor an earlier page printed")
     add_client_options(listing)
     listing.set_defaults(handler=list_command)
 
@@ -104,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def port_number(text: str) -> int:
+    """argparse type of ``--port``: a TCP port (0 lets the system pick one)."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (0-65535)")
+    return port
+
+
 def add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="API base URL (default: BKJOBS_URL or 127.0.0.1:8000)")
     parser.add_argument("--key", help="API key or JWT (default: BKJOBS_API_KEY)")
@@ -115,26 +179,126 @@ def client_from(args: argparse.Namespace) -> JobsClient:
         overrides["url"] = args.url
     if args.key:
         overrides["api_key"] = args.key
-    return JobsClient(ClientSettings(**overrides))
+    flags = {"url": "--url", "api_key": "--key"}
+    return JobsClient(checked_settings(lambda: ClientSettings(**overrides), flags, overrides))
 
 
 def server_settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    """The server's settings: the environment, with the flags the user gave winning."""
     overrides = {key: value for key, value in extra.items() if value is not None}
     if getattr(args, "data_dir", None) is not None:
         overrides["data_dir"] = args.data_dir
-    return load_settings(**overrides)
+    flags = {"data_dir": "--data-dir", "worker_concurrency": "--workers"}
+    return checked_settings(lambda: load_settings(**overrides), flags, overrides)
+
+
+def checked_settings(
+    build: Callable[[], SettingsT],
+    flags: Mapping[str, str] | None = None,
+    given: Mapping[str, Any] | None = None,
+) -> SettingsT:
+    """``build()``, with a setting that does not validate as one ConfigurationError naming
+    it: the flag when the user ``given`` one (``flags`` maps fields to flags), else the
+    environment variable."""
+    named_flags = {field: flag for field, flag in (flags or {}).items() if field in (given or {})}
+    try:
+        return build()
+    except ValidationError as exc:
+        raise ConfigurationError(validation_problems(exc, named_flags)) from None
+    except SettingsError as exc:
+        raise ConfigurationError(unparsable_setting(exc)) from None
+
+
+def validation_problems(exc: ValidationError, flags: Mapping[str, str]) -> str:
+    """``BKJOBS_WORKER_CONCURRENCY: Input should be a valid integer, ...``, one per problem.
+    Never the input itself: it may be a secret (a JWT secret, an API key)."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        name = setting_name(error["loc"], flags)
+        problems.append(f"{name}: {message}" if name else message)
+    return "; ".join(problems)
+
+
+def setting_name(loc: tuple[int | str, ...], flags: Mapping[str, str]) -> str:
+    """The variable (or flag) of a pydantic error location, with the path inside its value."""
+    if not loc:
+        return ""  # a check of the whole model; its message names the variables itself
+    field = str(loc[0])
+    name = flags.get(field, f"{ENV_PREFIX}{field.upper()}")
+    inner = loc[1:]
+    if field in MAPPING_FIELDS:
+        inner = inner[1:]  # a mapping's keys may be secrets (BKJOBS_API_KEYS): never shown
+    path = ".".join(str(part) for part in inner)
+    return f"{name} ({path})" if path else name
+
+
+def unparsable_setting(exc: SettingsError) -> str:
+    """pydantic-settings' 'error parsing value for field "api_keys"' as the variable and why
+    (the JSON error's position, never the value)."""
+    text = str(exc)
+    field = re.search(r'field "(\w+)"', text)
+    name = f"{ENV_PREFIX}{field.group(1).upper()}" if field else f"a {ENV_PREFIX} setting"
+    cause = exc.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        return f"{name}: not valid JSON ({cause.msg} at line {cause.lineno} column {cause.colno})"
+    return f"{name}: {cause or text}"
+
+
+def mapping_fields(*models: type[BaseSettings]) -> frozenset[str]:
+    return frozenset(
+        name
+        for model in models
+        for name, field in model.model_fields.items()
+        if typing.get_origin(field.annotation) is dict
+    )
+
+
+MAPPING_FIELDS = mapping_fields(Settings, ClientSettings)
+
+
+def load_type_modules(modules: Sequence[str]) -> None:
+    """``BKJOBS_JOB_TYPE_MODULES``; a module that does not exist is a configuration error
+    (an import error inside one that exists is a bug in it: its traceback shows where)."""
+    for module in modules:
+        try:
+            load_job_type_modules([module])
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise
+            raise ConfigurationError(
+                f"{ENV_PREFIX}JOB_TYPE_MODULES: no module named {module!r}"
+            ) from None
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    settings = server_settings(args, worker_concurrency=args.workers)
+    # In a cluster the API replicas share the artifacts volume as their data dir on purpose;
+    # only the embedded mode's worker pool must be alone on its data dir.
+    lock: contextlib.AbstractContextManager[None] = (
+        data_dir_lock(settings.data_dir)
+        if settings.job_store == "local"
+        else contextlib.nullcontext()
+    )
+    # Both taken before the banner, the migrations and the workers, so a second server
+    # fails at once with one line and touches nothing.
+    with lock, bound_socket(args.host, args.port) as listener:
+        return run_server(settings, args, listener)
+
+
+def run_server(settings: Settings, args: argparse.Namespace, listener: socket.socket) -> int:
     import uvicorn
 
     from bookkeeper_jobs.api.app import create_app
 
-    settings = server_settings(args, worker_concurrency=args.workers)
     if args.demo:
-        settings = prepare_demo(settings, f"http://{args.host}:{args.port}")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
-    return 0
+        port = listener.getsockname()[1]  # --port 0: the port the system picked
+        settings = prepare_demo(settings, f"http://{args.host}:{port}")
+    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info")
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is stopped
+        server.run(sockets=[listener])
+    return 0 if server.started else STARTUP_FAILED_EXIT
 
 
 def prepare_demo(settings: Settings, base_url: str) -> Settings:
@@ -165,21 +329,37 @@ def prepare_demo(settings: Settings, base_url: str) -> Settings:
 
 
 def submit_command(args: argparse.Namespace) -> int:
+    upload = statement_to_upload(args)  # checked before anything reaches the server
     client = client_from(args)
     try:
-        job_id = start_job(client, args)
-        console.print(f"started {args.type} job [bold]{job_id}[/bold]")
-        print(job_id)
+        job_id = start_job(client, args, upload)
+        console.print(Text.assemble(f"started {args.type} job ", (visible(job_id), "bold")))
+        print(visible(job_id))
         return follow(client, job_id) if args.follow else 0
     finally:
         client.close()
 
 
-def start_job(client: JobsClient, args: argparse.Namespace) -> str:
-    if args.type == UPLOAD_AND_CATEGORIZE.name:
-        if args.file is None:
-            raise SystemExit("bkjobs submit upload-and-categorize needs --file")
-        return client.upload(args.file, args.company, args.tenant)
+def statement_to_upload(args: argparse.Namespace) -> Path | None:
+    """upload-and-categorize's ``--file``, which must name a readable file; None otherwise."""
+    if args.type != UPLOAD_AND_CATEGORIZE.name:
+        return None
+    path: Path | None = args.file
+    if path is None:
+        raise UsageError("submit upload-and-categorize needs --file (the statement to upload)")
+    if not path.exists():
+        raise UsageError(f"--file {path}: no such file")
+    if not path.is_file():
+        raise UsageError(f"--file {path}: not a file")
+    return path
+
+
+def start_job(client: JobsClient, args: argparse.Namespace, upload: Path | None) -> str:
+    if upload is not None:
+        try:
+            return client.upload(upload, args.company, args.tenant)
+        except OSError as exc:  # unreadable (permissions), or it vanished since the check
+            raise UsageError(f"--file {upload}: {exc.strerror or exc}") from None
     body: dict[str, Any] = {"company_id": args.company, "tenant_id": args.tenant}
     if args.ids:
         body["transaction_ids"] = [i.strip() for i in args.ids.split(",") if i.strip()]
@@ -192,7 +372,7 @@ def start_job(client: JobsClient, args: argparse.Namespace) -> str:
 def parse_param(text: str) -> tuple[str, Any]:
     field, separator, raw = text.partition("=")
     if not separator or not field:
-        raise SystemExit(f"--param needs FIELD=VALUE, not {text!r}")
+        raise UsageError(f"--param needs FIELD=VALUE, not {text!r}")
     try:
         return field, json.loads(raw)
     except ValueError:
@@ -208,18 +388,42 @@ def watch_command(args: argparse.Namespace) -> int:
 
 
 def follow(client: JobsClient, job_id: str) -> int:
-    """A live progress bar until the job ends; non-zero exit unless it completed."""
-    job: dict[str, Any] = {}
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
-    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task(job_id, total=100)
-        for job in client.follow(job_id):
-            description = f"{job['status']:<9} {job['message'][:60]}"
-            bar.update(task, completed=job["progress"], description=description)
-    if job.get("status") == "complete":
-        console.print(f"[green]complete[/green]: {json.dumps(job.get('result'))}")
+    """A live progress bar until the job ends; non-zero exit unless it completed.
+
+    Everything shown here came from the server (and may quote an uploaded file), so it is
+    printed as text, never as markup, with control characters made visible."""
+    events = client.follow(job_id)
+    # Connect before drawing: a server that is down or a missing job is one error line,
+    # not an empty progress bar above it.
+    first: dict[str, Any] | None = next(events, None)
+    job: dict[str, Any] = first or {}
+    description = TextColumn("{task.description}", markup=False)
+    with Progress(
+        description, BarColumn(), TaskProgressColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task(visible(job_id), total=100)
+        for job in itertools.chain([first] if first else [], events):
+            status = visible(str(job.get("status")))
+            message = visible(str(job.get("message") or "")[:60])
+            bar.update(task, completed=job.get("progress", 0), description=f"{status:<9} {message}")
+    return report_ending(job_id, job)
+
+
+def report_ending(job_id: str, job: Mapping[str, Any]) -> int:
+    """The last line of ``watch`` / ``--follow``, and its exit status."""
+    status = str(job.get("status", ""))
+    if status not in TERMINAL_STATUSES:
+        # The server stopped (or restarted) while the job went on: say how to pick it up.
+        raise ApiConnectionError(
+            f"the API closed the event stream before job {job_id} ended; "
+            f"bkjobs watch {job_id} follows it again"
+        )
+    if status == "complete":
+        result = visible(json.dumps(job.get("result")))
+        console.print(Text.assemble(("complete", "green"), ": ", result))
         return 0
-    console.print(f"[red]{job.get('status', 'unknown')}[/red]: {job.get('error') or ''}")
+    error = visible(str(job.get("error") or ""))
+    console.print(Text.assemble((visible(status), "red"), ": ", error))
     return FAILED_EXIT
 
 
@@ -229,23 +433,47 @@ def cancel_command(args: argparse.Namespace) -> int:
         job = client.cancel(args.job_id)
     finally:
         client.close()
-    console.print(f"{job['id']}: {job['status']} ({job['message']})")
+    console.print(untrusted(f"{job.get('id')}: {job.get('status')} ({job.get('message')})"))
     return 0
 
 
 def list_command(args: argparse.Namespace) -> int:
     client = client_from(args)
     try:
-        page = client.list_company(args.company, args.limit)
+        page = client.list_company(args.company, args.limit, args.cursor)
     finally:
         client.close()
-    for job in page["jobs"]:
-        print(
-            f"{job['id']}  {job['type']:<22} {job['status']:<9} {job['progress']:>3}%  "
-            f"{job['created_at']}  {job['error'] or job['message']}"
-        )
-    console.print(f"{page['count']} job(s)")
+    jobs: list[dict[str, Any]] = page.get("jobs") or []
+    for job in jobs:
+        print(listing_line(job))
+    console.print(f"{len(jobs)} job(s)")
+    next_cursor = page.get("next_cursor")
+    if next_cursor:
+        console.print(untrusted(f"more: {next_page_command(args, str(next_cursor))}"))
     return 0
+
+
+def listing_line(job: Mapping[str, Any]) -> str:
+    """One job of ``jobs list``: every field is the server's, made visible."""
+
+    def field(name: str) -> str:
+        return visible(str(job.get(name) if job.get(name) is not None else ""))
+
+    last_word = field("error") or field("message")
+    return (
+        f"{field('id')}  {field('type'):<22} {field('status'):<9} {field('progress'):>3}%  "
+        f"{field('created_at')}  {last_word}"
+    )
+
+
+def next_page_command(args: argparse.Namespace, cursor: str) -> str:
+    """The command that lists the next page, ready to paste (never with the key)."""
+    words = ["bkjobs", "jobs", "list", "--company", args.company]
+    if args.limit != DEFAULT_LIST_LIMIT:
+        words += ["--limit", str(args.limit)]
+    if args.url:
+        words += ["--url", args.url]
+    return shlex.join([*words, "--cursor", cursor])
 
 
 def cleanup_command(args: argparse.Namespace) -> int:
@@ -268,8 +496,8 @@ def task_run_command(args: argparse.Namespace) -> int:
     from bookkeeper_jobs.status_writes import ResourceRef, StatusWriter
     from bookkeeper_jobs.tasks.cluster_runner import run_task
 
-    settings = load_settings()
-    load_job_type_modules(settings.job_type_modules)
+    settings = checked_settings(load_settings)
+    load_type_modules(settings.job_type_modules)
     api = client.CustomObjectsApi(client.ApiClient(load_kube_configuration()))
     writer = StatusWriter(api, ResourceRef.parse(args.job))
     return run_task(writer, settings)
@@ -281,7 +509,7 @@ def operator_run_command(args: argparse.Namespace) -> int:
     from bookkeeper_jobs.operator.run import run_operator
 
     kopf.configure(verbose=args.verbose)
-    run_operator(load_settings(), kubeconfig=args.kubeconfig)
+    run_operator(checked_settings(load_settings), kubeconfig=args.kubeconfig)
     return 0
 
 

@@ -1,17 +1,31 @@
 """A small HTTP client of the jobs API, used by the ``bkjobs`` commands that talk to a
-running server (submit, follow, list, cancel)."""
+running server (submit, follow, list, cancel).
+
+Every failure reaches the caller as one of two errors whose message reads as one line:
+:class:`~bookkeeper_jobs.errors.ApiError` (the API answered an error status) and
+:class:`ApiConnectionError` (no usable answer at all: refused, timed out, cut off, bad URL).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from bookkeeper_jobs.errors import ApiError
+from bookkeeper_jobs.errors import ApiError, BookkeeperJobsError
 from bookkeeper_jobs.settings import ClientSettings
+
+MAX_DETAIL_CHARS = 500
+"""An error's detail is cut here: a CLI error is one line, not a web page the server sent."""
+
+
+class ApiConnectionError(BookkeeperJobsError):
+    """The API could not be reached, did not answer in time, or the connection broke."""
 
 
 class JobsClient:
@@ -19,16 +33,22 @@ class JobsClient:
         headers = {}
         if settings.api_key is not None:
             headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
-        self._http = httpx.Client(base_url=settings.url, headers=headers, timeout=timeout)
+        self.base_url = with_scheme(settings.url)
+        try:
+            self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        except httpx.InvalidURL as exc:
+            raise ApiConnectionError(f"the API URL {self.base_url!r} is not valid: {exc}") from None
 
     def close(self) -> None:
         self._http.close()
 
     def start(self, job_type: str, body: dict[str, Any]) -> str:
-        return str(self._check(self._http.post(f"/api/jobs/{job_type}", json=body))["job_id"])
+        with self._reaching():
+            response = self._http.post(f"/api/jobs/{segment(job_type)}", json=body)
+        return str(self._check(response)["job_id"])
 
     def upload(self, path: Path, company_id: str, tenant_id: str) -> str:
-        with path.open("rb") as stream:
+        with path.open("rb") as stream, self._reaching():
             response = self._http.post(
                 "/api/jobs/upload-and-categorize",
                 files={"file": (path.name, stream, "text/csv")},
@@ -37,18 +57,34 @@ class JobsClient:
         return str(self._check(response)["job_id"])
 
     def get(self, job_id: str) -> dict[str, Any]:
-        return self._check(self._http.get(f"/api/jobs/{job_id}"))
+        with self._reaching():
+            response = self._http.get(f"/api/jobs/{segment(job_id)}")
+        return self._check(response)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
-        return self._check(self._http.post(f"/api/jobs/{job_id}/cancel"))
+        with self._reaching():
+            response = self._http.post(f"/api/jobs/{segment(job_id)}/cancel")
+        return self._check(response)
 
-    def list_company(self, company_id: str, limit: int) -> dict[str, Any]:
-        response = self._http.get(f"/api/jobs/company/{company_id}", params={"limit": limit})
+    def list_company(
+        self, company_id: str, limit: int, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of the company's jobs, newest first; ``next_cursor`` asks for the next."""
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        with self._reaching():
+            response = self._http.get(f"/api/jobs/company/{segment(company_id)}", params=params)
         return self._check(response)
 
     def follow(self, job_id: str) -> Iterator[dict[str, Any]]:
         """The job's status at every change (Server-Sent Events) until it ends."""
-        with self._http.stream("GET", f"/api/jobs/{job_id}/events", timeout=None) as response:
+        with (
+            self._reaching(),
+            self._http.stream(
+                "GET", f"/api/jobs/{segment(job_id)}/events", timeout=None
+            ) as response,
+        ):
             if response.is_error:
                 response.read()
                 self._check(response)
@@ -56,13 +92,68 @@ class JobsClient:
                 if line.startswith("data: "):
                     yield json.loads(line.removeprefix("data: "))
 
-    @staticmethod
-    def _check(response: httpx.Response) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Turns httpx's transport errors into one ApiConnectionError naming the API."""
+        try:
+            yield
+        except httpx.ConnectError as exc:
+            raise ApiConnectionError(
+                f"cannot reach the API at {self.base_url}: {reason(exc)}"
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise ApiConnectionError(
+                f"the API at {self.base_url} did not answer in time ({reason(exc)})"
+            ) from None
+        except httpx.TransportError as exc:
+            raise ApiConnectionError(
+                f"the connection to the API at {self.base_url} failed: {reason(exc)}"
+            ) from None
+
+    def _check(self, response: httpx.Response) -> dict[str, Any]:
         if response.is_error:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise ApiError(response.status_code, json.dumps(detail) if detail else "")
-        body: dict[str, Any] = response.json()
+            raise ApiError(response.status_code, error_detail(response))
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            # E.g. --url names some other web server: say so instead of a KeyError later.
+            raise ApiConnectionError(
+                f"{self.base_url} answered HTTP {response.status_code} without the jobs "
+                "API's JSON; is it the bookkeeper-jobs API?"
+            )
         return body
+
+
+def with_scheme(url: str) -> str:
+    """``127.0.0.1:8000`` as ``http://127.0.0.1:8000``: the CLI's help shows the address
+    without a scheme, and httpx would read ``127.0.0.1`` as one."""
+    return url if "://" in url else f"http://{url}"
+
+
+def segment(value: str) -> str:
+    """``value`` as one URL path segment: an id typed with ``/``, ``?``, ``..`` or control
+    characters names that (missing) job, never another route or an invalid URL."""
+    encoded = quote(value, safe="")
+    # "." and ".." stay dot-segments after quoting, and URL normalization would drop them.
+    return encoded.replace(".", "%2E") if encoded in {".", ".."} else encoded
+
+
+def error_detail(response: httpx.Response) -> str:
+    """The ``detail`` of an error answer as JSON text (the API's errors are JSON)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return shortened(json.dumps(response.text)) if response.text else ""
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    return shortened(json.dumps(detail)) if detail else ""
+
+
+def shortened(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def reason(exc: httpx.TransportError) -> str:
+    """httpx's message, or the error's name when it has none (some timeouts)."""
+    return str(exc) or type(exc).__name__

@@ -3,6 +3,7 @@ job to its end and its exit status says how it ended; listing and errors read we
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,29 @@ def test_a_company_outside_the_grant_is_refused(live_server: LiveServer, company
     )  # fmt: skip
     assert done.returncode == 2
     assert "HTTP 403" in done.stderr
+
+
+def test_jobs_list_pages_with_the_cursor_it_prints(
+    live_server: LiveServer, company: Company
+) -> None:
+    started = [
+        company.http.post(
+            "/api/jobs/categorize", json={"company_id": company.id, "tenant_id": "t1"}
+        ).json()["job_id"]
+        for _ in range(3)
+    ]
+    key = ["--key", make_jwt(company.tenant_id, [company.id])]
+
+    first = bkjobs(
+        "jobs", "list", "--company", company.id, "--limit", "2", "--url", live_server.base_url,
+        *key,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    more = first.stderr.splitlines()[-1]
+    assert more.startswith("more: bkjobs jobs list "), first.stderr
+    second = bkjobs(*shlex.split(more.removeprefix("more: bkjobs ")), *key)
+    assert second.returncode == 0, second.stderr
+    assert not any(line.startswith("more:") for line in second.stderr.splitlines())
+
+    listed = [line.split()[0] for line in first.stdout.splitlines() + second.stdout.splitlines()]
+    assert listed == started[::-1]  # newest first, each job once
