@@ -69,7 +69,7 @@ class JobSpecBase(BaseModel):
     """What every job's spec has. A job type's spec subclasses it with
     ``type: Literal["<name>"] = "<name>"`` and its own fields (the POST body's)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     type: str
     company_id: CompanyId

@@ -6,10 +6,16 @@ and hand it to whatever needs it.
 
 from __future__ import annotations
 
+import ast
+import inspect
+import itertools
+import json
+import textwrap
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-secret"})
@@ -156,3 +162,78 @@ class ClientSettings(BaseSettings):
 
     job_type_modules: list[str] = Field(default_factory=list)
     """As the server's: modules registering more job types, so ``bkjobs submit`` knows them."""
+
+
+def settings_table(model: type[BaseSettings] = Settings) -> str:
+    """The README's configuration table: one row per field of ``model`` with its variable,
+    default and docstring, so the documentation cannot leave a setting out
+    (``python -m bookkeeper_jobs.settings`` prints it; a unit test keeps the README equal)."""
+    prefix = str(model.model_config.get("env_prefix", ""))
+    docstrings = field_docstrings(model)
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in model.model_fields.items():
+        meaning = " ".join([docstrings.get(name, ""), *_allowed_values(field)]).strip()
+        rows.append(f"| `{prefix}{name.upper()}` | {_default_text(field)} | {_markdown(meaning)} |")
+    return "\n".join(rows)
+
+
+def field_docstrings(model: type[BaseModel]) -> dict[str, str]:
+    """The docstring under each field of ``model``'s class body (pydantic keeps them only
+    with ``use_attribute_docstrings``, which would also change the JSON schema)."""
+    (class_def,) = ast.parse(textwrap.dedent(inspect.getsource(model))).body
+    assert isinstance(class_def, ast.ClassDef)
+    found: dict[str, str] = {}
+    for statement, following in itertools.pairwise(class_def.body):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            found[statement.target.id] = " ".join(following.value.value.split())
+    return found
+
+
+def _default_text(field: FieldInfo) -> str:
+    default = field.get_default(call_default_factory=True)
+    if default is None:
+        return "unset"
+    if default == "":
+        return "empty"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    if isinstance(default, float) and default.is_integer():
+        return f"`{int(default)}`"
+    if isinstance(default, dict | list):
+        return f"`{json.dumps(default)}`"
+    return f"`{default}`"
+
+
+def _allowed_values(field: FieldInfo) -> list[str]:
+    """What the field's type and bounds allow, for the reader who sets it."""
+    if get_origin(field.annotation) is Literal:
+        choices = ", ".join(f"`{choice}`" for choice in get_args(field.annotation))
+        return [f"One of {choices}."]
+    bounds = {
+        "gt": "more than",
+        "ge": "at least",
+        "lt": "less than",
+        "le": "at most",
+    }
+    limits = [
+        f"{words} {getattr(rule, key)}"
+        for rule in field.metadata
+        for key, words in bounds.items()
+        if getattr(rule, key, None) is not None
+    ]
+    return [f"Allowed: {', '.join(limits)}."] if limits else []
+
+
+def _markdown(text: str) -> str:
+    # Docstrings use reStructuredText's double backticks; a pipe would end the table cell.
+    return text.replace("``", "`").replace("|", "\\|")
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -65,6 +65,10 @@ def error_locations(response: httpx.Response) -> list[list[Any]]:
         ("/api/jobs/bulk-approve", {}, "transaction_ids"),
         ("/api/jobs/categorize", {"limit": 5, "priority": "high"}, "priority"),
         ("/api/jobs/categorize", {"tenant_id": ["t1"]}, "tenant_id"),
+        ("/api/jobs/categorize", {"limit": True}, "limit"),
+        ("/api/jobs/categorize", {"limit": "5"}, "limit"),
+        ("/api/jobs/categorize", {"transaction_ids": "a"}, "transaction_ids"),
+        ("/api/jobs/bulk-approve", {"transaction_ids": [1, 2]}, "transaction_ids"),
     ],
     ids=[
         "categorize-no-company",
@@ -77,6 +81,10 @@ def error_locations(response: httpx.Response) -> list[list[Any]]:
         "ids-missing",
         "unknown-field",
         "tenant-a-list",
+        "limit-a-boolean",
+        "limit-a-numeric-string",
+        "ids-one-letter-string",
+        "ids-numbers",
     ],
 )
 def test_a_bad_json_field_is_a_422_naming_it(
@@ -90,6 +98,26 @@ def test_a_bad_json_field_is_a_422_naming_it(
     locations = error_locations(company.http.post(path, json=full))
 
     assert any(field in loc for loc in locations), locations
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/jobs/categorize", {"limit": 5}),
+        ("/api/jobs/categorize", {"transaction_ids": ["tx-1", "tx-2"]}),
+        ("/api/jobs/categorize", {}),
+        ("/api/jobs/bulk-approve", {"transaction_ids": ["tx-1"]}),
+    ],
+    ids=["categorize-limit", "categorize-ids", "categorize-defaults", "approve-ids"],
+)
+def test_a_body_of_the_right_json_types_is_accepted(
+    company: Company, path: str, body: dict[str, Any]
+) -> None:
+    response = company.http.post(path, json={"company_id": company.id, "tenant_id": "t1", **body})
+
+    assert response.status_code == 202, response.text
+    # A new company has no ledger data yet: the job completes with nothing to do.
+    assert follow_job(company.http, response.json()["job_id"]).view["status"] == "complete"
 
 
 def test_a_body_that_is_not_json_is_a_422(nothing_changes: Company) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 
 from tests.support.jobs_http import follow_job
 from tests.support.uploads import upload_statement
@@ -117,3 +118,56 @@ def test_get_job_answers_200_with_a_new_etag_after_a_change(
     assert later.status_code == 200
     assert later.headers["ETag"] != early.headers["ETag"]
     assert later.json()["status"] == "complete"
+
+
+def finished_job(company: Company) -> tuple[str, str]:
+    """A job that no longer changes, and its current ETag."""
+    job_id = categorize(company, str(uuid.uuid4())).json()["job_id"]
+    follow_job(company.http, job_id)
+    return job_id, company.http.get(f"/api/jobs/{job_id}").headers["ETag"]
+
+
+@pytest.mark.parametrize(
+    "if_none_match",
+    [
+        "W/{etag}",
+        "*",
+        '"job-x.1", W/{etag}',
+        '"job-x.1",{etag}',
+    ],
+    ids=["weak-tag", "star", "weak-tag-in-a-list", "tag-in-a-list-without-space"],
+)
+def test_if_none_match_uses_the_weak_comparison(company: Company, if_none_match: str) -> None:
+    job_id, etag = finished_job(company)
+
+    response = company.http.get(
+        f"/api/jobs/{job_id}", headers={"If-None-Match": if_none_match.format(etag=etag)}
+    )
+
+    assert response.status_code == 304, response.text
+    assert response.content == b""
+    assert response.headers["ETag"] == etag
+    assert response.headers["Cache-Control"] == "no-cache"
+
+
+@pytest.mark.parametrize(
+    "if_none_match",
+    ['W/"job-x.1"', '"{etag_without_version}"', "W/{etag}x"],
+    ids=["another-weak-tag", "another-version", "a-longer-tag"],
+)
+def test_if_none_match_with_other_tags_answers_200(company: Company, if_none_match: str) -> None:
+    job_id, etag = finished_job(company)
+    header = if_none_match.format(etag=etag, etag_without_version=job_id)
+
+    response = company.http.get(f"/api/jobs/{job_id}", headers={"If-None-Match": header})
+
+    assert response.status_code == 200
+    assert response.json()["id"] == job_id
+
+
+def test_if_none_match_star_on_a_missing_job_is_a_404(company: Company) -> None:
+    response = company.http.get(
+        "/api/jobs/job-00000000000000000000", headers={"If-None-Match": "*"}
+    )
+
+    assert response.status_code == 404

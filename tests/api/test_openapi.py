@@ -1,8 +1,15 @@
-"""The API describes itself: the OpenAPI document and the interactive docs."""
+"""The API describes itself: the OpenAPI document (every status each route can answer)
+and the interactive docs, served from this server alone (they work offline)."""
 
 from __future__ import annotations
 
+import re
+import socket
+from typing import Any
+
 import httpx
+
+from .harness import KEY_A, LiveServer
 
 PATHS = {
     "/api/jobs/categorize",
@@ -55,3 +62,98 @@ def test_openapi_shows_each_job_types_body_and_result_model(client: httpx.Client
     assert "status" in view and "phase" not in view, "the seed contract's name for the phase"
     categorized = schemas["CategorizeResult"]["properties"]["categorized"]
     assert categorized["type"] == "integer" and categorized["description"]
+
+
+STATUSES = {
+    ("post", "/api/jobs/categorize"): {"202", "401", "403", "409", "413", "422"},
+    ("post", "/api/jobs/bulk-approve"): {"202", "401", "403", "409", "413", "422"},
+    ("post", "/api/jobs/upload-and-categorize"): {"202", "401", "403", "409", "413", "422"},
+    ("get", "/api/jobs/{job_id}"): {"200", "304", "401", "404"},
+    ("post", "/api/jobs/{job_id}/cancel"): {"200", "401", "404", "409", "413"},
+    ("get", "/api/jobs/{job_id}/events"): {"200", "401", "404"},
+    ("get", "/api/jobs/company/{company_id}"): {"200", "400", "401", "403", "422"},
+    ("get", "/healthz"): {"200"},
+    ("get", "/readyz"): {"200", "503"},
+}
+"""Every status each route can answer (a new route must be added here)."""
+
+
+def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method, path): operation
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    }
+
+
+def test_openapi_documents_every_status_of_every_route(client: httpx.Client) -> None:
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+
+    assert operations(document).keys() == STATUSES.keys()
+    for route, operation in operations(document).items():
+        responses = operation["responses"]
+        assert STATUSES[route] <= responses.keys(), (route, sorted(responses))
+        for code, answer in responses.items():
+            assert answer["description"], (route, code)
+            if int(code) >= 400 and code != "503":
+                body = answer["content"]["application/json"]["schema"]
+                refs = [ref["$ref"] for ref in body.get("anyOf", [body])]
+                assert refs, (route, code)
+                for ref in refs:
+                    assert "detail" in schemas[ref.rsplit("/", 1)[1]]["properties"], ref
+
+
+def test_the_statuses_a_client_gets_are_documented(
+    live_server: LiveServer, client: httpx.Client
+) -> None:
+    """Probe each route for the statuses every route shares: 401 without a token, 413 for
+    a body over the limit (refused from its declared length, so nothing is sent)."""
+    document = client.get("/openapi.json").json()
+    limit = live_server.settings.max_upload_bytes
+    with live_server.client(token=None) as anonymous:
+        for (method, path), operation in operations(document).items():
+            url = path.format(job_id="job-00000000000000000000", company_id="c1")
+            if operation.get("security"):
+                refused = anonymous.request(method, url)
+                assert refused.status_code == 401, (method, path)
+                assert "401" in operation["responses"], (method, path)
+            if method == "post":
+                assert status_for_declared_length(live_server, url, 2 * limit) == 413
+                assert "413" in operation["responses"], (method, path)
+
+
+def status_for_declared_length(live_server: LiveServer, path: str, length: int) -> int:
+    """The status of a POST that declares a body of ``length`` bytes and sends none."""
+    url = httpx.URL(live_server.base_url)
+    with socket.create_connection((url.host, url.port), timeout=10) as conn:
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {url.host}\r\nAuthorization: Bearer {KEY_A}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n".encode()
+        )
+        status_line = conn.makefile("rb").readline().decode()
+    return int(status_line.split()[1])
+
+
+def test_docs_load_swagger_ui_from_this_server(client: httpx.Client) -> None:
+    assert_same_origin_page(client, "/docs", ["swagger-ui-bundle.js", "swagger-ui.css"])
+
+
+def test_redoc_loads_redoc_from_this_server(client: httpx.Client) -> None:
+    assert_same_origin_page(client, "/redoc", ["redoc.standalone.js"])
+
+
+def assert_same_origin_page(client: httpx.Client, path: str, assets: list[str]) -> None:
+    """The page references only paths on this server, and each of them answers 200."""
+    page = client.get(path)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+
+    references = re.findall(r"""(?:src|href|url|spec-url)\s*[=:]\s*["']([^"']+)["']""", page.text)
+    assert {ref.rsplit("/", 1)[-1] for ref in references} >= {*assets, "openapi.json"}
+    for reference in references:
+        assert reference.startswith("/") and not reference.startswith("//"), reference
+        asset = client.get(reference)
+        assert asset.status_code == 200, reference
+        assert len(asset.content) > 100, reference
+    assert "http://" not in page.text and "https://" not in page.text

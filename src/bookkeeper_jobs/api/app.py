@@ -16,7 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookkeeper_jobs.api.cluster import cluster_services
 from bookkeeper_jobs.api.deps import Services
+from bookkeeper_jobs.api.docs import install_offline_docs
 from bookkeeper_jobs.api.openapi import typed_openapi
+from bookkeeper_jobs.api.problems import install_problem_handlers
 from bookkeeper_jobs.api.routes import health, jobs, start
 from bookkeeper_jobs.api.store.local import LocalJobStore
 from bookkeeper_jobs.api.store.local_lifecycle import older_than
@@ -79,13 +81,17 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_offline_docs, without a CDN
+        redoc_url=None,
     )
     app.openapi = typed_openapi(app)  # type: ignore[method-assign]
     app.include_router(start.build_router())
     app.include_router(jobs.router)
     app.include_router(health.router)
+    install_offline_docs(app)
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)
     app.add_exception_handler(Exception, internal_error)
+    install_problem_handlers(app)
     return app
 
 

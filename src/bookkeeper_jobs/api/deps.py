@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bookkeeper_jobs.api.auth import Principal, authenticate
+from bookkeeper_jobs.api.problems import quoted
 from bookkeeper_jobs.api.store.protocol import JobStore
 from bookkeeper_jobs.artifacts import ArtifactStore
 from bookkeeper_jobs.errors import AuthenticationError
@@ -63,7 +64,8 @@ def require_company(principal: Principal, tenant_id: str, company_id: str) -> No
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="tenant_id is not yours")
     if company_id not in principal.company_ids:
         raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail=f"company_id {company_id!r} is not in your grant"
+            status.HTTP_403_FORBIDDEN,
+            detail=f"company_id {quoted(company_id)} is not in your grant",
         )
 
 
@@ -75,7 +77,7 @@ async def get_visible_job(job_id: str, services: ServicesDep, principal: Current
     on every poll."""
     job = services.store.get(job_id)
     if job is None or not principal.may_access(job.tenant_id, job.company_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id!r} not found")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {quoted(job_id)} not found")
     return job
 
 

@@ -1,7 +1,8 @@
 """The ``bulk-approve`` task: approve a company's transactions in batches.
 
 Ids of other companies are reported exactly like ids that do not exist (``not_found``),
-and never touched. Approved categories become training data for the categorizer.
+and never touched; for a company the ledger has never seen, every id is. Approved
+categories become training data for the categorizer.
 """
 
 from __future__ import annotations

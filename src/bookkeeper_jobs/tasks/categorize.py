@@ -38,8 +38,14 @@ def categorize(context: TaskContext[CategorizeSpec]) -> CategorizeResult:
 
 
 def check_company(ledger: Ledger, company_id: str, tenant_id: str) -> None:
-    """Refuse (fatal) a company that does not exist or belongs to another tenant."""
-    if ledger.company_tenant(company_id) != tenant_id:
+    """Refuse (fatal) a company that belongs to another tenant, in the words used for a
+    missing one so the refusal does not reveal that it exists.
+
+    A company the ledger has never seen is not refused: it has no transactions yet (its
+    first import creates it), so a task for it completes with nothing to do, as one for a
+    company whose transactions are all categorized does."""
+    owner = ledger.company_tenant(company_id)
+    if owner is not None and owner != tenant_id:
         raise FatalTaskError(f"company {company_id!r} not found")
 
 

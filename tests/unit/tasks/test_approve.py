@@ -123,3 +123,28 @@ def test_a_locked_database_is_retryable(
 
 def _short_busy_timeout(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     dbapi_connection.execute("PRAGMA busy_timeout = 50")
+
+
+def test_a_company_without_ledger_data_reports_every_id_not_found(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
+    spec = BulkApproveSpec(
+        company_id="never-imported", tenant_id=TENANT, transaction_ids=["txn_a", "txn_b"]
+    )
+
+    result = bulk_approve(make_context(spec, ledger))
+
+    assert (result.requested, result.processed, result.approved) == (2, 2, 0)
+    assert result.not_found == ["txn_a", "txn_b"]
+    assert result.not_found_count == 2
+    assert ledger.company_tenant("never-imported") is None, "nothing was created for it"
+
+
+def test_another_tenants_company_is_refused_as_not_found(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
+    ledger.ensure_company("theirs", "t2")
+    spec = BulkApproveSpec(company_id="theirs", tenant_id=TENANT, transaction_ids=["txn_a"])
+
+    with pytest.raises(FatalTaskError, match=r"^company 'theirs' not found$"):
+        bulk_approve(make_context(spec, ledger))

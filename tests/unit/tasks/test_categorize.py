@@ -215,3 +215,44 @@ def test_result_is_small_for_many_unknown_ids(ledger: Ledger, make_context: Cont
 
 def test_new_transaction_rows_are_plain_values() -> None:
     assert isinstance(row("x"), NewTransaction)
+
+
+def test_a_company_without_ledger_data_completes_with_nothing_to_do(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
+    reporter, sink = recording_reporter()
+    spec = CategorizeSpec(company_id="never-imported", tenant_id=TENANT)
+
+    result = categorize(make_context(spec, ledger, reporter=reporter))
+    reporter.flush()
+
+    assert (result.requested, result.processed, result.categorized) == (0, 0, 0)
+    assert result.cancelled is False
+    assert sink.writes[-1] == (100, "Categorized 0/0 transactions")
+    assert ledger.company_tenant("never-imported") is None, "nothing was created for it"
+
+
+def test_ids_of_a_company_without_ledger_data_are_reported_unknown(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
+    spec = CategorizeSpec(
+        company_id="never-imported", tenant_id=TENANT, transaction_ids=["txn_a", "txn_b"]
+    )
+
+    result = categorize(make_context(spec, ledger))
+
+    assert result.categorized == 0
+    assert result.unknown_ids == ["txn_a", "txn_b"]
+
+
+def test_another_tenants_company_is_refused_as_not_found(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
+    ledger.ensure_company("theirs", "t2")
+    spec = CategorizeSpec(company_id="theirs", tenant_id=TENANT)
+
+    with pytest.raises(FatalTaskError) as refused:
+        categorize(make_context(spec, ledger))
+
+    assert str(refused.value) == "company 'theirs' not found"
+    assert "t2" not in str(refused.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from bookkeeper_jobs.api.deps import CurrentPrincipal, ServicesDep, VisibleJob, require_company
+from bookkeeper_jobs.api.problems import problem
 from bookkeeper_jobs.api.schemas import CompanyJobs, JobView
 from bookkeeper_jobs.api.store.protocol import JobStore
 from bookkeeper_jobs.errors import InvalidCursorError, JobNotFoundError, JobStateError
@@ -16,16 +18,37 @@ from bookkeeper_jobs.jobs import Job
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such job, or not one of yours."}
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: problem("No such job, or not one of yours.")}
+LISTING_ERRORS: Responses = {
+    400: problem("The cursor is not one this listing gave out."),
+    403: problem("The company is not in your grant."),
 }
+ETAG_HEADER = {"ETag": {"description": "The job's version.", "schema": {"type": "string"}}}
+ENTITY_TAG = r'(?:W/)?"([^"]*)"'
+"""One entity tag, weak (``W/"x"``) or strong (``"x"``); the group is its opaque part."""
+ENTITY_TAG_LIST = re.compile(rf"\s*(?:{ENTITY_TAG}\s*)?(?:,\s*(?:{ENTITY_TAG}\s*)?)*")
+"""``If-None-Match`` as a list of entity tags (RFC 9110 §5.6.1: empty members allowed)."""
 
 
-def etag_of(job: Job) -> str:
-    return f'"{job.id}.{job.version}"'
+def opaque_tag_of(job: Job) -> str:
+    """What identifies this version of the job: its ETag is this, quoted."""
+    return f"{job.id}.{job.version}"
 
 
-@router.get("/company/{company_id}")
+def none_match(if_none_match: str, opaque_tag: str) -> bool:
+    """Whether ``If-None-Match`` names the current representation (RFC 9110 §13.1.2):
+    ``*`` matches any existing job; otherwise the weak comparison, in which ``W/"x"`` and
+    ``"x"`` are the same tag, since a client may send back a tag a cache made weak. A header
+    that is not a list of entity tags matches nothing (the client gets the full answer)."""
+    if if_none_match.strip() == "*":
+        return True
+    if not ENTITY_TAG_LIST.fullmatch(if_none_match):
+        return False
+    return opaque_tag in re.findall(ENTITY_TAG, if_none_match)
+
+
+@router.get("/company/{company_id}", responses=LISTING_ERRORS)
 def list_company_jobs(
     company_id: str,
     principal: CurrentPrincipal,
@@ -48,25 +71,36 @@ def list_company_jobs(
 @router.get(
     "/{job_id}",
     response_model=JobView,
-    responses={**NOT_FOUND, 304: {"description": "Unchanged since the given ETag."}},
+    responses={
+        **NOT_FOUND,
+        200: {"description": "The job.", "headers": ETAG_HEADER},
+        304: {
+            "description": "Unchanged since the ETag sent as `If-None-Match` (no body).",
+            "headers": ETAG_HEADER,
+        },
+    },
 )
 async def get_job(
     job: VisibleJob,
     response: Response,
-    if_none_match: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[
+        str | None,
+        Header(description='The last `ETag` (`"…"` or `W/"…"`, a list, or `*`): 304 if unchanged.'),
+    ] = None,
 ) -> JobView | Response:
     """The job's status. Send the last `ETag` as `If-None-Match` to get a cheap 304."""
-    etag = etag_of(job)
-    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = "no-cache"
+    opaque_tag = opaque_tag_of(job)
+    # A 304 carries the headers the 200 would have (RFC 9110 §15.4.5).
+    validators = {"ETag": f'"{opaque_tag}"', "Cache-Control": "no-cache"}
+    if if_none_match is not None and none_match(if_none_match, opaque_tag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=validators)
+    response.headers.update(validators)
     return JobView.of(job)
 
 
 @router.post(
     "/{job_id}/cancel",
-    responses={**NOT_FOUND, 409: {"description": "The job has already finished."}},
+    responses={**NOT_FOUND, 409: problem("The job has already finished.")},
 )
 def cancel_job(job: VisibleJob, services: ServicesDep) -> JobView:
     """Cancel a pending job at once, or stop a running one (within about 2 seconds)."""
