@@ -6,14 +6,17 @@ refer to it by that id only.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from bookkeeper_jobs.errors import ArtifactTooLargeError
+from bookkeeper_jobs.errors import ArtifactTooLargeError, StorageError
 
 __all__ = ["ArtifactStore", "ArtifactTooLargeError"]
 
@@ -39,20 +42,80 @@ class ArtifactStore:
         self.path(artifact_id).unlink(missing_ok=True)
 
     async def save_stream(self, chunks: AsyncIterator[bytes], *, max_bytes: int) -> str:
-        """Write ``chunks`` to a new artifact; nothing is left behind if it is too large."""
+        """Write ``chunks`` to a new artifact; nothing is left behind if it is too large or
+        the disk fails (full, read-only): that is a :class:`StorageError`."""
         artifact_id = secrets.token_hex(16)
         final = self.path(artifact_id)
-        final.parent.mkdir(parents=True, exist_ok=True)
         partial = final.with_suffix(".part")
         size = 0
         try:
-            with partial.open("wb") as out:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise ArtifactTooLargeError(max_bytes)
-                    out.write(chunk)
-            os.replace(partial, final)
+            with disk_errors():
+                final.parent.mkdir(parents=True, exist_ok=True)
+                with partial.open("wb") as out:
+                    async for chunk in chunks:
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise ArtifactTooLargeError(max_bytes)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())  # on disk before the 202 that refers to it
+                os.replace(partial, final)
+                _fsync_directory(final.parent)
         finally:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
         return artifact_id
+
+    def delete_unreferenced(self, referenced: set[str], *, older_than: datetime) -> int:
+        """Delete stored files no job refers to, last written before ``older_than``: uploads
+        whose submission never happened (a crash, a refused request) and partial writes."""
+        cutoff = older_than.timestamp()
+        deleted = 0
+        for path in self.root.glob("??/*"):
+            name = path.name.removesuffix(".part")
+            if name in referenced or not _ARTIFACT_ID.fullmatch(name):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    deleted += 1
+        return deleted
+
+    def unready_reason(self) -> str | None:
+        """Why uploads cannot be stored now (a write probe), or ``None``."""
+        probe = self.root / f".probe-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            with disk_errors():
+                self.root.mkdir(parents=True, exist_ok=True)
+                with probe.open("wb") as out:
+                    out.write(bytes(PROBE_BYTES))
+                    out.flush()
+                    os.fsync(out.fileno())
+        except StorageError as exc:
+            return str(exc)
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink(missing_ok=True)
+        return None
+
+
+PROBE_BYTES = 4096
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX needs the directory synced)."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def disk_errors() -> Iterator[None]:
+    """The upload store's disk failures as :class:`StorageError`."""
+    try:
+        yield
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise StorageError(f"uploads cannot be stored: {exc.strerror or exc}", full=full) from exc

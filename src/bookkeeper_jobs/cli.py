@@ -478,14 +478,17 @@ def next_page_command(args: argparse.Namespace, cursor: str) -> str:
 
 def cleanup_command(args: argparse.Namespace) -> int:
     from bookkeeper_jobs.api.store.local import LocalJobStore
-    from bookkeeper_jobs.api.store.local_lifecycle import older_than
+    from bookkeeper_jobs.api.sweep import sweep_finished
     from bookkeeper_jobs.artifacts import ArtifactStore
 
     settings = server_settings(args)
     artifacts = ArtifactStore(settings.artifacts_dir)
     store = LocalJobStore(settings.jobs_db, delete_artifact=artifacts.delete)
-    deleted = store.sweep(older_than=older_than(settings.job_ttl))
-    console.print(f"deleted {deleted} finished job(s) older than {settings.job_ttl:g} s")
+    swept = sweep_finished(store, artifacts, settings.job_ttl)
+    console.print(
+        f"deleted {swept.jobs} finished job(s) older than {settings.job_ttl:g} s"
+        f" and {swept.orphaned_uploads} upload(s) no job refers to"
+    )
     return 0
 
 

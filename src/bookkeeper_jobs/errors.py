@@ -14,6 +14,7 @@ BookkeeperJobsError
 │   ├── IdempotencyConflictError  same Idempotency-Key, other request body
 │   ├── InvalidCursorError      a listing cursor this service did not make
 │   ├── StoredJobError          a stored job (row or resource) that does not parse
+│   ├── StorageError            the job store (or the upload store) cannot read or write now
 │   └── JobStateError           the job is not in a state that allows the operation
 │       └── TransitionRefusedError  the lifecycle table does not allow this event now
 └── KubernetesApiError          the Kubernetes API server refused a request (see kube.py)
@@ -93,6 +94,15 @@ class InvalidCursorError(JobStoreError):
 
 class StoredJobError(JobStoreError):
     """A stored job that does not parse: a bug or a hand edit, never the caller's fault."""
+
+
+class StorageError(JobStoreError):
+    """The disk or database under a store failed (full, read-only, I/O error, locked too
+    long). ``full`` says whether it is out of space (the API answers 507, else 503)."""
+
+    def __init__(self, cause: str, *, full: bool = False) -> None:
+        super().__init__(cause)
+        self.full = full
 
 
 class JobStateError(JobStoreError):

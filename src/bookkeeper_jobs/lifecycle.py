@@ -319,6 +319,9 @@ def transition(status: JobStatus, event: Event, now: datetime) -> JobStatus:
             f" (attempt {status.attempts})"
         )
     update = {"message": event.message(status), **event.changes(status, now)}
+    update["message"] = bounded(update["message"], MAX_MESSAGE_CHARS)
+    if update.get("error"):
+        update["error"] = bounded(update["error"], MAX_ERROR_CHARS)
     if rule.target is not None:
         update["phase"] = rule.target
     if rule.reason is not None:
@@ -326,10 +329,24 @@ def transition(status: JobStatus, event: Event, now: datetime) -> JobStatus:
             status.conditions,
             rule.target or status.phase,
             rule.reason,
-            event.condition_message(status),
+            bounded(event.condition_message(status), MAX_ERROR_CHARS),
             now,
         )
     return status.model_copy(update=update)
+
+
+MAX_MESSAGE_CHARS = 500
+MAX_ERROR_CHARS = 2000
+"""Messages and errors quote user data (file names, CSV cells): bounded, so that every poll
+of a job stays small and a resource stays far below the API server's size limits."""
+
+
+def bounded(text: str, limit: int) -> str:
+    """``text``, or its start and how much was left out when it is longer than ``limit``."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 40
+    return f"{text[:keep]}… ({len(text) - keep} more characters)"
 
 
 def _conditions(

@@ -25,6 +25,7 @@ from bookkeeper_jobs.operator.context import build_context, close_context
 from bookkeeper_jobs.operator.run import run_operator
 from bookkeeper_jobs.operator.ttl import sweep
 from bookkeeper_jobs.settings import Settings
+from tests.contract.scripted import SCRIPTED_TASKS
 from tests.k8s.emulator import KubernetesEmulator
 from tests.k8s.kubelet import Kubelet
 from tests.support.polling import wait_until
@@ -139,8 +140,6 @@ def task_environment(settings: Settings) -> dict[str, str]:
 
 
 def make_kubernetes_backend(tmp_path: Path, **overrides: Any) -> KubernetesBackend:
-    from tests.contract.conftest import SCRIPTED_TASKS
-
     options: dict[str, Any] = {
         "data_dir": tmp_path,
         "job_timeout": 20.0,

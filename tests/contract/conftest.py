@@ -17,11 +17,10 @@ import pytest
 
 from bookkeeper_jobs.api.store.local import LocalJobStore
 from bookkeeper_jobs.api.store.protocol import JobStore
-from bookkeeper_jobs.api.workers import WorkerPool
-from bookkeeper_jobs.jobs import Job, job_types
+from bookkeeper_jobs.api.worker_pool import WorkerPool
+from bookkeeper_jobs.jobs import Job
 from bookkeeper_jobs.settings import Settings
-
-SCRIPTED_TASKS = dict.fromkeys((t.name for t in job_types()), "tests.contract.scripted:run")
+from tests.contract.scripted import SCRIPTED_TASKS
 
 
 class Backend(Protocol):
@@ -50,13 +49,13 @@ class LocalBackend:
         self.pools.append(pool)
 
     def crash_workers(self) -> None:
-        """SIGKILL every supervisor, as a machine crash or OOM kill would."""
+        """SIGKILL every supervisor with the server that keeps them, as a machine crash
+        would: nothing replaces them until ``start_workers``."""
         for pool in self.pools:
-            for process in pool._processes:
-                assert process.pid is not None
-                os.kill(process.pid, signal.SIGKILL)
-                process.join()
-            pool._processes.clear()
+            for pid in pool.pids():
+                os.kill(pid, signal.SIGKILL)
+            pool.stop()
+        self.pools.clear()
 
     def stop_workers(self) -> None:
         for pool in self.pools:

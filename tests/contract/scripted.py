@@ -14,7 +14,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
+from bookkeeper_jobs.jobs import job_types
 from bookkeeper_jobs.tasks.context import TaskContext
+
+SCRIPTED_TASKS = dict.fromkeys((info.name for info in job_types()), "tests.contract.scripted:run")
+"""Every built-in job type runs this module's scenarios (``BKJOBS_TASKS``)."""
 
 
 class ScriptResult(BaseModel):

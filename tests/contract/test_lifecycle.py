@@ -281,13 +281,31 @@ def test_idempotency_key_returns_the_same_job_for_the_same_request(backend: Back
 def test_company_listing_is_newest_first_and_pages_with_a_cursor(backend: Backend) -> None:
     ids = [backend.store.submit(spec("ok", n=n)).job.id for n in range(1, 6)]
     backend.store.submit(spec("fatal"))
-    first = backend.store.list_company("ok", limit=2)
+    first = backend.store.list_company("t1", "ok", limit=2)
     assert [j.id for j in first.jobs] == ids[::-1][:2]
     assert first.next_cursor is not None
-    second = backend.store.list_company("ok", limit=2, cursor=first.next_cursor)
-    third = backend.store.list_company("ok", limit=2, cursor=second.next_cursor)
+    second = backend.store.list_company("t1", "ok", limit=2, cursor=first.next_cursor)
+    third = backend.store.list_company("t1", "ok", limit=2, cursor=second.next_cursor)
     assert [j.id for j in second.jobs + third.jobs] == ids[::-1][2:]
     assert third.next_cursor is None
+
+
+def test_a_listing_never_shows_or_pages_over_another_tenants_jobs(backend: Backend) -> None:
+    """Two tenants whose grants name the same company id: each lists only its own jobs, in
+    full pages, and no cursor carries the other tenant's jobs."""
+    mine = [backend.store.submit(spec("shared", n=n)).job.id for n in range(1, 4)]
+    theirs = {backend.store.submit(spec("shared", tenant="t2", n=n)).job.id for n in range(1, 7)}
+    listed, cursor, pages = [], None, 0
+    while True:
+        page = backend.store.list_company("t1", "shared", limit=2, cursor=cursor)
+        pages += 1
+        assert page.jobs, "no empty page with a cursor"
+        listed += [job.id for job in page.jobs]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert listed == mine[::-1] and pages == 2
+    assert not theirs & set(listed)
+    assert {j.id for j in backend.store.list_company("t2", "shared", limit=10).jobs} == theirs
 
 
 async def test_watch_yields_each_change_and_ends_after_the_terminal_one(

@@ -118,7 +118,7 @@ def requests_since(cluster: Cluster, marker: str) -> list[tuple[str, str]]:
 def test_the_api_is_ready_once_its_watch_cache_synced(cluster: Cluster) -> None:
     with cluster.client(token=None) as anonymous:
         wait_until(lambda: anonymous.get("/readyz").status_code == 200, what="/readyz")
-        assert anonymous.get("/readyz").json() == {"status": "ready"}
+        assert anonymous.get("/readyz").json() == {"status": "ready", "problems": []}
         assert anonymous.get("/healthz").status_code == 200
 
 

@@ -83,7 +83,7 @@ def test_polls_are_answered_from_memory(
     before = len(cluster.requests)
     for _ in range(200):
         assert store.get(job_id) is not None
-        store.list_company("c1")
+        store.list_company("t1", "c1")
     assert len(cluster.requests) - before <= 1  # at most a bookmark-driven re-watch
 
 
@@ -138,7 +138,7 @@ def test_deleted_resources_leave_the_cache(
     wait_until(
         lambda: store.get(job_id) is None, timeout=CACHE_SECONDS, what="the job to leave the cache"
     )
-    assert store.list_company("c1").jobs == []
+    assert store.list_company("t1", "c1").jobs == []
 
 
 def test_company_listing_is_newest_first_with_a_cursor(store: KubernetesJobStore) -> None:
@@ -150,7 +150,7 @@ def test_company_listing_is_newest_first_with_a_cursor(store: KubernetesJobStore
     listed: list[str] = []
     cursor = None
     while True:
-        page = store.list_company("c1", limit=2, cursor=cursor)
+        page = store.list_company("t1", "c1", limit=2, cursor=cursor)
         listed += [j.id for j in page.jobs]
         if page.next_cursor is None:
             break
@@ -202,11 +202,11 @@ def test_not_ready_until_the_first_list(
 ) -> None:
     cache = WatchCache(client.CustomObjectsApi(k8s_client), NAMESPACE)
     store = KubernetesJobStore(client.CustomObjectsApi(k8s_client), cache)
-    assert not store.ready()
+    assert store.unready_reason() == "the watch cache has not synced yet"
     cache.start()
     try:
         assert cache.wait_synced(5)
-        assert store.ready()
+        assert store.unready_reason() is None
     finally:
         cache.stop()
 
@@ -220,7 +220,11 @@ def test_cluster_services_find_the_api_server_through_the_kubeconfig(
     settings = Settings(data_dir=tmp_path, job_store="kubernetes", kubernetes_namespace=NAMESPACE)
     services, stop = cluster_services(settings)
     try:
-        wait_until(services.store.ready, timeout=CACHE_SECONDS, what="the store to be ready")
+        wait_until(
+            lambda: services.store.unready_reason() is None,
+            timeout=CACHE_SECONDS,
+            what="the store to be ready",
+        )
         job_id = services.store.submit(spec()).job.id
         assert cluster.get(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job_id)["metadata"]["name"]
     finally:

@@ -180,3 +180,15 @@ def example(event_type: type[Event]) -> Event:
         Cancel: Cancel(attempt=1),
     }
     return examples[event_type]
+
+
+def test_messages_and_errors_that_quote_user_data_are_bounded() -> None:
+    cell = "x" * 131_072  # a 128 KiB CSV cell quoted by an error
+    failed = transition(started(), Fail(attempt=1, error=f"line 2: {cell}"), at(2))
+    assert failed.error is not None and len(failed.error) <= 2000
+    assert failed.error.startswith("line 2: xxx") and failed.error.endswith("more characters)")
+    assert all(len(c.message) <= 2000 for c in failed.conditions)
+    busy = transition(started(), Progress(attempt=1, progress=5, text=cell), at(2))
+    assert len(busy.message) <= 500
+    short = transition(started(), Fail(attempt=1, error="bad file"), at(2))
+    assert short.error == "bad file"

@@ -21,9 +21,10 @@ from bookkeeper_jobs.api.openapi import typed_openapi
 from bookkeeper_jobs.api.problems import install_problem_handlers
 from bookkeeper_jobs.api.routes import health, jobs, start
 from bookkeeper_jobs.api.store.local import LocalJobStore
-from bookkeeper_jobs.api.store.local_lifecycle import older_than
-from bookkeeper_jobs.api.workers import WorkerPool
+from bookkeeper_jobs.api.sweep import sweep_finished
+from bookkeeper_jobs.api.worker_pool import WorkerPool
 from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.errors import StorageError
 from bookkeeper_jobs.jobs import load_job_type_modules
 from bookkeeper_jobs.ledger import Ledger
 from bookkeeper_jobs.settings import Settings
@@ -60,11 +61,16 @@ def create_app(
         app.state.services = services
         embedded = run_workers and settings.job_store == "local"
         pool = WorkerPool(settings, table) if embedded else None
+        app.state.workers = pool
         if pool is not None:
             await asyncio.to_thread(pool.start)
         # In a cluster the operator sweeps old resources; here the API process does.
         local = services.store if isinstance(services.store, LocalJobStore) else None
-        sweeper = asyncio.create_task(sweep_forever(local, settings)) if local else None
+        sweeper = (
+            asyncio.create_task(sweep_forever(local, services.artifacts, settings))
+            if local
+            else None
+        )
         try:
             yield
         finally:
@@ -90,6 +96,7 @@ def create_app(
     app.include_router(health.router)
     install_offline_docs(app)
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)
+    app.add_exception_handler(StorageError, storage_unavailable)
     app.add_exception_handler(Exception, internal_error)
     install_problem_handlers(app)
     return app
@@ -107,13 +114,25 @@ def build_services(settings: Settings) -> Services:
     return Services(settings=settings, store=store, artifacts=artifacts)
 
 
-async def sweep_forever(store: LocalJobStore, settings: Settings) -> None:
+async def sweep_forever(store: LocalJobStore, artifacts: ArtifactStore, settings: Settings) -> None:
     while True:
-        cutoff = older_than(settings.job_ttl)
-        deleted = await asyncio.to_thread(store.sweep, older_than=cutoff)
-        if deleted:
-            log.info("swept %d finished jobs older than the TTL", deleted)
+        try:
+            await asyncio.to_thread(sweep_finished, store, artifacts, settings.job_ttl)
+        except StorageError as exc:
+            log.warning("TTL sweep failed (%s); trying again later", exc)
         await asyncio.sleep(settings.sweep_interval)
+
+
+async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The disk or database failed: say so (507 when out of space, else 503), never a bare
+    500; the request can be retried once the store is back (``/readyz`` says when)."""
+    full = isinstance(exc, StorageError) and exc.full
+    log.error("storage error on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        status_code=507 if full else 503,
+        content={"detail": f"storage unavailable: {exc}"},
+        headers={"Retry-After": "5"},
+    )
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -72,6 +72,12 @@ def document_results(components: dict[str, Any]) -> None:
     view["type"] = {**view["type"], "enum": [info.name for info in job_types()]}
 
 
+STORAGE_UNAVAILABLE = {
+    "description": "The job store cannot be read or written now (see `/readyz`); retry later."
+}
+STORAGE_FULL = {"description": "The server's disk is full; nothing was stored. Retry later."}
+
+
 def document_errors(schema: dict[str, Any]) -> None:
     """Add the app-wide statuses to each operation and the body model to each error."""
     start_paths = {f"/api/jobs/{info.name}" for info in job_types()}
@@ -82,6 +88,10 @@ def document_errors(schema: dict[str, Any]) -> None:
                 responses.setdefault("401", UNAUTHORIZED)
             if method == "post":
                 responses.setdefault("413", TOO_LARGE)
+            if operation.get("security"):  # every store read or write: see app.py
+                responses.setdefault("503", STORAGE_UNAVAILABLE)
+            if method == "post":
+                responses.setdefault("507", STORAGE_FULL)
             if path in start_paths and method == "post":
                 for code, answer in START_ERRORS.items():
                     responses.setdefault(code, answer)

@@ -60,3 +60,4 @@ class CompanyJobs(BaseModel):
 
 class Health(BaseModel):
     status: str
+    problems: list[str] = Field(default_factory=list, description="Why it is not ready.")

@@ -1,14 +1,21 @@
-"""Embedded workers: N supervisor processes, each running one job at a time in a child.
+"""Embedded workers: a supervisor process runs one job at a time in a child.
 
 A supervisor claims a job (atomically, see ``JobLifecycle.claim_next``), forks a child that
 runs the task, and watches it: it renews the job's lease every second, stops the child when
-cancellation is requested or the timeout passes, and records a crash when the child dies
-without finishing the job. Running tasks in a child is what makes timeout and cancel
-reliable: a task stuck in C code cannot ignore a signal from outside.
+cancellation is requested or the timeout passes, and records how the attempt ended. Running
+tasks in a child is what makes timeout and cancel reliable: a task stuck in C code cannot
+ignore a signal from outside.
+
+The child sends its outcome (a lifecycle event) to the supervisor through a pipe and the
+supervisor records it, retrying while the job store cannot be written (a full disk), so the
+job keeps the task's real ending instead of "exited unexpectedly". A storage error never
+kills a supervisor: it waits and tries again. ``worker_pool.py`` starts the supervisors and
+replaces any that dies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -17,21 +24,23 @@ import threading
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
 from bookkeeper_jobs.api.store.local import SQLiteDatabase
 from bookkeeper_jobs.api.store.local_lifecycle import Claim, JobLifecycle, Lease
+from bookkeeper_jobs.errors import StorageError
 from bookkeeper_jobs.jobs import load_job_type_modules
-from bookkeeper_jobs.lifecycle import Cancel, Progress, RetryPolicy, TimeOut
+from bookkeeper_jobs.lifecycle import Cancel, Event, Progress, RetryPolicy, TimeOut
 from bookkeeper_jobs.settings import Settings
-from bookkeeper_jobs.tasks.registry import TaskTable, resolve_task, task_table_for
+from bookkeeper_jobs.tasks.registry import TaskTable, resolve_task
 from bookkeeper_jobs.tasks.runner import run_attempt
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
 LEASE_RENEW_SECONDS = 1.0
-RECOVER_EVERY_SECONDS = 5.0
+STORAGE_BACKOFF_MAX_SECONDS = 5.0
 STOP_GRACE_SECONDS = 1.0
 PR_SET_PDEATHSIG = 1
 
@@ -43,45 +52,6 @@ def lifecycle_for(settings: Settings) -> JobLifecycle:
         backoff_max=settings.retry_backoff_max,
     )
     return JobLifecycle(SQLiteDatabase(settings.jobs_db), policy)
-
-
-class WorkerPool:
-    """Starts and stops the supervisor processes (``spawn``: no state inherited from a
-    multi-threaded server)."""
-
-    def __init__(self, settings: Settings, task_table: TaskTable | None = None) -> None:
-        self.settings = settings
-        self.task_table = dict(task_table or task_table_for(settings))
-        self._context = multiprocessing.get_context("spawn")
-        self._processes: list[BaseProcess] = []
-
-    def start(self) -> None:
-        lifecycle_for(self.settings).recover_expired()
-        for index in range(self.settings.worker_concurrency):
-            process = self._context.Process(
-                target=supervise,
-                args=(self.settings, self.task_table, f"worker-{index}"),
-                name=f"bkjobs-worker-{index}",
-            )
-            process.start()
-            self._processes.append(process)
-
-    def alive(self) -> int:
-        return sum(process.is_alive() for process in self._processes)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM each supervisor (it stops its task and requeues the job), then wait.
-        A signal, not a shared Event: a SIGKILLed process can leave an Event's lock held."""
-        for process in self._processes:
-            if process.is_alive():
-                process.terminate()
-        deadline = time.monotonic() + timeout
-        for process in self._processes:
-            process.join(max(0.0, deadline - time.monotonic()))
-            if process.is_alive():
-                process.kill()
-                process.join()
-        self._processes.clear()
 
 
 def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None:
@@ -96,23 +66,32 @@ def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None
     lifecycle = lifecycle_for(settings)
     for path in task_table.values():
         resolve_task(path)  # import once here, so each forked attempt starts warm
-    next_recovery = 0.0
+    failures = 0
     while not stop.is_set():
-        if time.monotonic() >= next_recovery:
-            lifecycle.recover_expired()
-            next_recovery = time.monotonic() + RECOVER_EVERY_SECONDS
-        claim = lifecycle.claim_next(worker_id, settings.lease_seconds)
+        try:
+            claim = lifecycle.claim_next(worker_id, settings.lease_seconds)
+        except StorageError as exc:
+            failures += 1
+            log.warning("%s cannot claim jobs (%s); trying again", worker_id, exc)
+            stop.wait(storage_backoff(failures))
+            continue
+        failures = 0
         if claim is None:
             stop.wait(POLL_SECONDS)
             continue
         AttemptWatch(settings, lifecycle, claim, stop).run(task_table[claim.job.spec.type])
 
 
+def storage_backoff(failures: int) -> float:
+    """Seconds to wait after ``failures`` storage errors in a row (0.5 s doubling, <= 5 s)."""
+    return float(min(STORAGE_BACKOFF_MAX_SECONDS, 0.5 * 2 ** (failures - 1)))
+
+
 class WatchEnding(StrEnum):
     """Why the supervisor stopped watching an attempt's child process."""
 
     EXITED = "exited"
-    """The child ended by itself (it recorded the outcome, unless it crashed)."""
+    """The child ended by itself (having sent its outcome, unless it crashed)."""
     CANCELLED = "cancelled"
     TIMED_OUT = "timed-out"
     LOST = "lost"
@@ -129,41 +108,81 @@ class AttemptWatch:
     claim: Claim
     stop: threading.Event
 
+    outcome: Event | None = None
+    """The event the child sent: how the task ended."""
+
     def run(self, task_path: str) -> None:
         job, attempt = self.claim.job, self.claim.attempt
         log.info("job %s (%s) attempt %d started", job.id, job.spec.type, attempt)
-        child = multiprocessing.get_context("fork").Process(
-            target=execute_attempt, args=(self.settings, task_path, self.claim)
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(
+            target=execute_attempt, args=(self.settings, task_path, self.claim, sender)
         )
         child.start()
-        ending = self._watch(child)
-        if ending is WatchEnding.CANCELLED:
-            self.lifecycle.record(job.id, Cancel(attempt=attempt))
-        elif ending is WatchEnding.TIMED_OUT:
-            self.lifecycle.record(
-                job.id, TimeOut(attempt=attempt, seconds=self.settings.job_timeout)
-            )
-        elif ending is WatchEnding.SHUTDOWN:
-            self.lifecycle.record_failure(job.id, attempt, "the worker shut down")
-        elif ending is WatchEnding.EXITED:
-            # Refused (a no-op) when the child recorded its outcome before exiting.
-            crashed = f"task process exited unexpectedly (exit code {child.exitcode})"
-            self.lifecycle.record_failure(job.id, attempt, crashed)
+        sender.close()  # the child holds the only writing end: EOF once it is gone
+        try:
+            ending = self._watch(child, receiver)
+        finally:
+            receiver.close()
+        event = self._event_for(ending, child.exitcode)
+        if event is not None:
+            self._record(event)
         log.info("job %s attempt %d ended: %s", job.id, attempt, ending.value)
 
-    def _watch(self, child: BaseProcess) -> WatchEnding:
+    def _event_for(self, ending: WatchEnding, exitcode: int | None) -> Event | None:
+        attempt = self.claim.attempt
+        if self.outcome is not None:
+            return self.outcome  # the task's own ending wins over what happened after
+        if ending is WatchEnding.CANCELLED:
+            return Cancel(attempt=attempt)
+        if ending is WatchEnding.TIMED_OUT:
+            return TimeOut(attempt=attempt, seconds=self.settings.job_timeout)
+        if ending is WatchEnding.SHUTDOWN:
+            return self.lifecycle.policy.after_failure(attempt, "the worker shut down")
+        if ending is WatchEnding.EXITED:
+            crashed = f"task process exited unexpectedly (exit code {exitcode})"
+            return self.lifecycle.policy.after_failure(attempt, crashed)
+        return None
+
+    def _record(self, event: Event) -> None:
+        """Record ``event``, waiting out storage errors (a full disk frees up, a locked
+        database unlocks) unless the worker is shutting down; then the lease runs out and
+        the job is recovered as a retry."""
+        failures = 0
+        while True:
+            try:
+                self.lifecycle.record(self.claim.job.id, event)
+                return
+            except StorageError as exc:
+                failures += 1
+                log.warning("recording %s failed (%s); trying again", type(event).__name__, exc)
+                if self.stop.wait(storage_backoff(failures)):
+                    return
+
+    def _watch(self, child: BaseProcess, receiver: Connection) -> WatchEnding:
         deadline = time.monotonic() + self.settings.job_timeout
         next_renewal = time.monotonic() + LEASE_RENEW_SECONDS
         while True:
-            child.join(POLL_SECONDS)
-            if not child.is_alive():
+            ready = wait([receiver, child.sentinel], POLL_SECONDS)
+            if child.sentinel in ready:
+                self._receive(receiver)
+                child.join()
                 return WatchEnding.EXITED
+            if receiver in ready:
+                self._receive(receiver)
             ending = self._reason_to_stop(deadline, next_renewal)
             if time.monotonic() >= next_renewal:
                 next_renewal = time.monotonic() + LEASE_RENEW_SECONDS
             if ending is not None:
                 stop_process(child)
                 return ending
+
+    def _receive(self, receiver: Connection) -> None:
+        """Take the child's outcome if it sent one (at most one; EOF: it sent none)."""
+        if self.outcome is None and receiver.poll():
+            with contextlib.suppress(EOFError):
+                self.outcome = receiver.recv()
 
     def _reason_to_stop(self, deadline: float, next_renewal: float) -> WatchEnding | None:
         now = time.monotonic()
@@ -183,7 +202,11 @@ class AttemptWatch:
 
     def _renew(self) -> Lease:
         job, attempt = self.claim.job, self.claim.attempt
-        return self.lifecycle.renew_lease(job.id, attempt, self.settings.lease_seconds)
+        try:
+            return self.lifecycle.renew_lease(job.id, attempt, self.settings.lease_seconds)
+        except StorageError as exc:
+            log.warning("renewing the lease of %s failed (%s)", job.id, exc)
+            return Lease.HELD  # keep the attempt running: its lease runs out if this lasts
 
 
 def stop_process(child: BaseProcess) -> None:
@@ -206,10 +229,16 @@ class LocalProgressSink:
 
     def write_progress(self, progress: int, message: str) -> None:
         event = Progress(attempt=self.attempt, progress=progress, text=message)
-        self._lost = self._lost or self.lifecycle.record(self.job_id, event) is None
+        try:
+            self._lost = self._lost or self.lifecycle.record(self.job_id, event) is None
+        except StorageError as exc:  # progress is best effort; the ending is what counts
+            log.warning("progress of %s not recorded (%s)", self.job_id, exc)
 
     def cancel_requested(self) -> bool:
-        return self._lost or self.lifecycle.cancel_requested(self.job_id)
+        try:
+            return self._lost or self.lifecycle.cancel_requested(self.job_id)
+        except StorageError:
+            return False
 
 
 def die_with_parent() -> None:
@@ -223,12 +252,13 @@ def die_with_parent() -> None:
         pass
 
 
-def execute_attempt(settings: Settings, task_path: str, claim: Claim) -> None:
-    """The child: run the attempt and record how it ended."""
+def execute_attempt(settings: Settings, task_path: str, claim: Claim, sender: Connection) -> None:
+    """The child: run the attempt and send its ending to the supervisor, which records it."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent()
     lifecycle = lifecycle_for(settings)
     job, attempt = claim.job, claim.attempt
     sink = LocalProgressSink(lifecycle, job.id, attempt)
     outcome = run_attempt(job, attempt, task_path, settings, sink)
-    lifecycle.record(job.id, outcome.event(lifecycle.policy))
+    sender.send(outcome.event(lifecycle.policy))
+    sender.close()

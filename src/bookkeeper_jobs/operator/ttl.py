@@ -130,9 +130,13 @@ def resources(context: OperatorContext) -> Iterator[dict[str, Any]]:
 
 
 def delete_expired(context: OperatorContext, resource: Mapping[str, Any]) -> bool:
-    """Delete the resource (unless a new one took its name) and its upload; ``True`` if
-    this call deleted it."""
+    """Delete the resource's upload, then the resource (unless a new one took its name);
+    ``True`` if this call deleted it. The file goes first: a kill in between leaves an
+    expired resource without its file, which the next sweep deletes, never an orphaned file."""
     metadata = resource["metadata"]
+    artifact_id = ((resource.get("spec") or {}).get("parameters") or {}).get("artifactId")
+    if artifact_id:
+        context.artifacts.delete(artifact_id)
     options = V1DeleteOptions(
         propagation_policy="Background", preconditions=V1Preconditions(uid=metadata["uid"])
     )
@@ -141,12 +145,8 @@ def delete_expired(context: OperatorContext, resource: Mapping[str, Any]) -> boo
             context.custom.delete_namespaced_custom_object(
                 GROUP, VERSION, metadata["namespace"], PLURAL, metadata["name"], body=options
             )
-        deleted = True
     except ResourceConflictError:  # the uid precondition: a new resource took the name
         return False
     except ResourceNotFoundError:
-        deleted = False
-    artifact_id = ((resource.get("spec") or {}).get("parameters") or {}).get("artifactId")
-    if artifact_id:
-        context.artifacts.delete(artifact_id)
-    return deleted
+        return False
+    return True

@@ -26,6 +26,7 @@ from bookkeeper_jobs.ledger import (
     task_errors,
     to_cents,
 )
+from bookkeeper_jobs.lifecycle import bounded
 from bookkeeper_jobs.results import CategorizeResult, UploadAndCategorizeResult, UploadRowError
 from bookkeeper_jobs.tasks.categorize import categorize_transactions
 from bookkeeper_jobs.tasks.context import TaskContext
@@ -39,6 +40,8 @@ from bookkeeper_jobs.tasks.statements import (
 
 BATCH_SIZE = 5_000
 MAX_LISTED_ERRORS = 100
+MAX_ROW_ERROR_CHARS = 200
+"""A row's error quotes the row: bounded, so 100 of them keep the result near 20 KB."""
 IMPORT_SHARE = 50.0
 
 
@@ -53,7 +56,8 @@ class ImportTally:
     def bad_row(self, error: RowError) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_LISTED_ERRORS:
-            self.errors.append(UploadRowError(line=error.line, message=error.message))
+            message = bounded(error.message, MAX_ROW_ERROR_CHARS)
+            self.errors.append(UploadRowError(line=error.line, message=message))
 
 
 class Occurrences:

@@ -123,7 +123,7 @@ def test_sweep_deletes_the_jobs_uploads(tmp_path: Path) -> None:
 def test_a_bad_cursor_is_an_invalid_cursor_error(tmp_path: Path) -> None:
     store, _ = make(tmp_path)
     with pytest.raises(InvalidCursorError, match="cursor"):
-        store.list_company("c1", cursor="not-a-cursor")
+        store.list_company("t1", "c1", cursor="not-a-cursor")
 
 
 def test_a_lease_renewed_after_the_attempt_ended_is_lost_not_a_cancel(tmp_path: Path) -> None:

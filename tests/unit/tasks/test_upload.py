@@ -319,3 +319,12 @@ def test_the_result_json_keeps_its_shape(uploads: Uploads) -> None:
     ]
     assert shown["categorization"]["by_source"] == {"rule": 0, "model": 0, "uncategorized": 3}
     assert set(shown["categorization"]["model"]) == {"trained", "examples", "classes", "threshold"}
+
+
+def test_a_bad_rows_error_quoting_a_huge_cell_is_bounded_in_the_result(uploads: Uploads) -> None:
+    cell = "x" * 131_072  # each bad row quotes a 128 KiB cell
+    rows = "".join(f"not-a-date-{n},{cell},-1.00\n" for n in range(100))
+    result, _ = uploads.run(uploads.store(statement(1) + rows))
+    assert result.row_errors == 100
+    assert all(len(error.message) <= 200 for error in result.errors)
+    assert len(result.model_dump_json()) < 32_000, "every poll of the job returns the result"

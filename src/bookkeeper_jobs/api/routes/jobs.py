@@ -59,10 +59,12 @@ def list_company_jobs(
     """The company's jobs, newest first; follow `next_cursor` for older ones."""
     require_company(principal, principal.tenant_id, company_id)
     try:
-        page = services.store.list_company(company_id, limit=limit, cursor=cursor)
+        page = services.store.list_company(
+            principal.tenant_id, company_id, limit=limit, cursor=cursor
+        )
     except InvalidCursorError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"cursor: {exc}") from exc
-    jobs = [JobView.of(job) for job in page.jobs if job.tenant_id == principal.tenant_id]
+    jobs = [JobView.of(job) for job in page.jobs]
     return CompanyJobs(
         company_id=company_id, jobs=jobs, count=len(jobs), next_cursor=page.next_cursor
     )

@@ -20,7 +20,7 @@ from bookkeeper_jobs.api.store.protocol import (
     encode_cursor,
     follow_changes,
 )
-from bookkeeper_jobs.api.store.watch_cache import Resource, WatchCache
+from bookkeeper_jobs.api.store.watch_cache import Resource, WatchCache, tenant_of
 from bookkeeper_jobs.errors import (
     IdempotencyConflictError,
     JobNotFoundError,
@@ -103,10 +103,11 @@ class KubernetesJobStore:
         return None if obj is None else job_from_resource(obj)
 
     def list_company(
-        self, company_id: str, *, limit: int = 50, cursor: str | None = None
+        self, tenant_id: str, company_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> JobPage:
+        owned = (obj for obj in self._cache.for_company(company_id) if tenant_of(obj) == tenant_id)
         jobs = sorted(
-            (job_from_resource(obj) for obj in self._cache.for_company(company_id)),
+            (job_from_resource(obj) for obj in owned),
             key=lambda job: (job.status.created_at, job.id),
             reverse=True,
         )
@@ -145,5 +146,5 @@ class KubernetesJobStore:
 
         return follow_changes(read, job_id, interval=WATCH_POLL_SECONDS)
 
-    def ready(self) -> bool:
-        return self._cache.synced
+    def unready_reason(self) -> str | None:
+        return None if self._cache.synced else "the watch cache has not synced yet"

@@ -10,11 +10,12 @@ connection. Timestamps are stored as UTC epoch seconds so they sort and compare 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from bookkeeper_jobs.errors import (
     IdempotencyConflictError,
     JobNotFoundError,
     JobStateError,
+    StorageError,
     StoredJobError,
     TransitionRefusedError,
 )
@@ -66,13 +68,20 @@ CREATE TABLE IF NOT EXISTS jobs (
     lease_expires_at REAL,
     UNIQUE (tenant_id, idempotency_key)
 );
-CREATE INDEX IF NOT EXISTS jobs_by_company ON jobs (company_id, created_at DESC, id DESC);
+DROP INDEX IF EXISTS jobs_by_company;
+CREATE INDEX IF NOT EXISTS jobs_by_tenant_company
+    ON jobs (tenant_id, company_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS jobs_by_phase ON jobs (phase, not_before);
+CREATE TABLE IF NOT EXISTS readiness_probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    checked_at REAL NOT NULL
+);
 """
 
 _SPEC: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
 _CONDITIONS: TypeAdapter[list[Condition]] = TypeAdapter(list[Condition])
 WATCH_POLL_SECONDS = 0.2
+SWEEP_BATCH = 500
 
 
 def to_epoch(moment: datetime) -> float:
@@ -142,11 +151,13 @@ def apply_event(
 class SQLiteDatabase:
     """Per-thread, per-process connections to one SQLite file in WAL mode."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
         self.path = path
+        self.synchronous = synchronous
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.connection().executescript(SCHEMA)
+        with storage_errors():
+            self.connection().executescript(SCHEMA)
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -154,7 +165,7 @@ class SQLiteDatabase:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
@@ -162,19 +173,41 @@ class SQLiteDatabase:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE``: the write lock is held from the first read, so a
-        read-then-write (a claim, a state change) cannot interleave with another."""
-        conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        read-then-write (a claim, a state change) cannot interleave with another. A failed
+        COMMIT (a full disk) is rolled back like any other failure, never left open."""
+        with storage_errors():
+            conn = self.connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
+        """One statement outside a transaction (reads, single guarded updates), its rows
+        fetched inside the error mapping: SQLite runs ``UPDATE … RETURNING`` on fetch."""
+        with storage_errors():
+            rows: list[sqlite3.Row] = self.connection().execute(sql, params).fetchall()
+        return rows
 
     def fetch_one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.connection().execute(sql, params).fetchone()
-        return row
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """SQLite's operational errors (disk full, read-only, I/O error, locked too long) as
+    :class:`StorageError`: the disk's fault, not the caller's, and said as such."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        raise StorageError(f"the job store cannot be written: {exc}", full=full) from exc
 
 
 class LocalJobStore:
@@ -187,7 +220,9 @@ class LocalJobStore:
         *,
         delete_artifact: Callable[[str], None] = lambda _artifact_id: None,
     ) -> None:
-        self.db = SQLiteDatabase(path)
+        # FULL: a submission answered 202 survives a power loss (one fsync per commit). The
+        # workers' writes use NORMAL: one lost there is redone when its lease runs out.
+        self.db = SQLiteDatabase(path, synchronous="FULL")
         self._delete_artifact = delete_artifact
 
     def submit(
@@ -232,16 +267,16 @@ class LocalJobStore:
         return None if row is None else row_to_job(row)
 
     def list_company(
-        self, company_id: str, *, limit: int = 50, cursor: str | None = None
+        self, tenant_id: str, company_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> JobPage:
-        sql = "SELECT * FROM jobs WHERE company_id = ?"
-        params: list[object] = [company_id]
+        sql = "SELECT * FROM jobs WHERE tenant_id = ? AND company_id = ?"
+        params: list[object] = [tenant_id, company_id]
         if cursor is not None:
             created, after_id = decode_cursor(cursor)
             sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
             params += [to_epoch(created), to_epoch(created), after_id]
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        rows = self.db.connection().execute(sql, (*params, limit + 1)).fetchall()
+        rows = self.db.query(sql, (*params, limit + 1))
         jobs = [row_to_job(row) for row in rows[:limit]]
         more = len(rows) > limit
         next_cursor = encode_cursor(jobs[-1].status.created_at, jobs[-1].id) if more else None
@@ -277,20 +312,41 @@ class LocalJobStore:
         return follow_changes(read, job_id, interval=WATCH_POLL_SECONDS)
 
     def sweep(self, *, older_than: datetime) -> int:
-        with self.db.transaction() as conn:
-            rows = conn.execute(
-                "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?"
-                " RETURNING artifact_id",
-                (to_epoch(older_than),),
-            ).fetchall()
-        for row in rows:
+        """Delete jobs that finished before ``older_than``, their uploads first: a kill in
+        between leaves a finished job without its file (deleted by the next sweep), never a
+        file nothing refers to."""
+        cutoff = to_epoch(older_than)
+        expired = self.db.query(
+            "SELECT id, artifact_id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?",
+            (cutoff,),
+        )
+        for row in expired:
             if row["artifact_id"]:
                 self._delete_artifact(row["artifact_id"])
-        return len(rows)
+        deleted = 0
+        for start in range(0, len(expired), SWEEP_BATCH):
+            ids = [row["id"] for row in expired[start : start + SWEEP_BATCH]]
+            marks = ", ".join("?" * len(ids))
+            with self.db.transaction() as conn:
+                deleted += conn.execute(
+                    f"DELETE FROM jobs WHERE id IN ({marks}) AND finished_at < ?", (*ids, cutoff)
+                ).rowcount
+        return deleted
 
-    def ready(self) -> bool:
+    def referenced_artifacts(self) -> set[str]:
+        """The uploads some job still refers to."""
+        rows = self.db.query("SELECT artifact_id FROM jobs WHERE artifact_id IS NOT NULL")
+        return {row["artifact_id"] for row in rows}
+
+    def unready_reason(self) -> str | None:
+        """A write probe, not a read: a full disk or a read-only file fails writes only."""
         try:
-            self.db.fetch_one("SELECT 1")
-        except sqlite3.Error:
-            return False
-        return True
+            with self.db.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO readiness_probe (id, checked_at) VALUES (1, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                    (to_epoch(utcnow()),),
+                )
+        except StorageError as exc:
+            return str(exc)
+        return None

@@ -61,12 +61,11 @@ class JobLifecycle:
     def renew_lease(self, job_id: str, attempt: int, lease_seconds: float) -> Lease:
         """Extend the lease of a running attempt. ``LOST`` means the attempt is no longer
         running (it just finished or was scheduled for retry, or it was recovered)."""
-        conn = self.db.connection()
-        row = conn.execute(
+        row = self.db.fetch_one(
             "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND attempts = ?"
             " AND phase = 'running' RETURNING cancel_requested",
             (to_epoch(utcnow()) + lease_seconds, job_id, attempt),
-        ).fetchone()
+        )
         if row is None:
             return Lease.LOST
         return Lease.CANCEL_REQUESTED if row["cancel_requested"] else Lease.HELD
@@ -117,7 +116,3 @@ class JobLifecycle:
         row = self.db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         assert row is not None
         return row_to_job(row)
-
-
-def older_than(ttl_seconds: float) -> datetime:
-    return utcnow() - timedelta(seconds=ttl_seconds)

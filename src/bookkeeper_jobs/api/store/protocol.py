@@ -47,9 +47,11 @@ class JobStore(Protocol):
     def get(self, job_id: str) -> Job | None: ...
 
     def list_company(
-        self, company_id: str, *, limit: int = 50, cursor: str | None = None
+        self, tenant_id: str, company_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> JobPage:
-        """The company's jobs, newest first; ``next_cursor`` continues after the last one."""
+        """The tenant's jobs of the company, newest first; ``next_cursor`` continues after the
+        last one. Scoped by tenant before paging: two tenants whose grants name the same
+        company id never see each other's jobs, nor pages emptied by them."""
 
     def cancel(self, job_id: str) -> Job:
         """Ask for the job to stop; it reaches ``cancelled`` soon after (at once for a
@@ -59,8 +61,9 @@ class JobStore(Protocol):
     def watch(self, job_id: str) -> AsyncIterator[Job]:
         """Yield the job now and after every change, ending after a terminal phase."""
 
-    def ready(self) -> bool:
-        """True once the store can answer reads (a cluster cache has synced)."""
+    def unready_reason(self) -> str | None:
+        """Why the store cannot serve now (a cluster cache not synced yet, an unwritable
+        embedded store), or ``None`` when it can."""
 
 
 async def follow_changes(

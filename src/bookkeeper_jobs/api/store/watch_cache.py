@@ -22,7 +22,7 @@ from urllib3.exceptions import HTTPError
 
 from bookkeeper_jobs.errors import KubernetesApiError, ResourceExpiredError
 from bookkeeper_jobs.kube import api_error
-from bookkeeper_jobs.resource import ANNOTATION_COMPANY, GROUP, PLURAL, VERSION
+from bookkeeper_jobs.resource import ANNOTATION_COMPANY, ANNOTATION_TENANT, GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,12 @@ def company_of(obj: Resource) -> str:
     annotations = obj.get("metadata", {}).get("annotations") or {}
     company = annotations.get(ANNOTATION_COMPANY) or obj.get("spec", {}).get("companyId", "")
     return str(company)
+
+
+def tenant_of(obj: Resource) -> str:
+    annotations = obj.get("metadata", {}).get("annotations") or {}
+    tenant = annotations.get(ANNOTATION_TENANT) or obj.get("spec", {}).get("tenantId", "")
+    return str(tenant)
 
 
 def _version(obj: Resource) -> int:
