@@ -69,7 +69,22 @@ class ThrowawayServer:
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
         pg_ctl = [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log")]
         self._run([*pg_ctl, "-o", options, "-w", "start"])
+        return self.url
+
+    @property
+    def url(self) -> str:
         return f"{DRIVER}://postgres@127.0.0.1:{self.port}/postgres"
+
+    def pause(self) -> None:
+        """Stop the server as a crash would (``-m immediate``), keeping its data."""
+        pg_ctl = [str(self.bindir / "pg_ctl"), "-D", str(self.data)]
+        self._run([*pg_ctl, "-m", "immediate", "-w", "stop"])
+
+    def resume(self) -> None:
+        """Start the paused server again on the same port."""
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
+        pg_ctl = [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log")]
+        self._run([*pg_ctl, "-o", options, "-w", "start"])
 
     def stop(self) -> None:
         try:
@@ -81,6 +96,26 @@ class ThrowawayServer:
 
     def _run(self, command: list[str]) -> None:
         subprocess.run(_as_server_user(command), check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def own_postgres_server() -> Iterator[ThrowawayServer]:
+    """A throwaway server of this test's own, which the test may stop and start again."""
+    bindir = _find_bindir()
+    if bindir is None:
+        _unavailable("install the PostgreSQL server binaries")
+    assert bindir is not None
+    server = ThrowawayServer(bindir)
+    try:
+        server.start()
+    except (OSError, subprocess.SubprocessError) as exc:
+        server.stop()
+        _unavailable(f"could not start a throwaway server: {exc}")
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

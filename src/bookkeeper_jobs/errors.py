@@ -3,6 +3,8 @@
 BookkeeperJobsError
 ├── TaskError                   raised by task functions
 │   ├── RetryableTaskError      may pass on a later attempt (backends retry with backoff)
+│   │   └── ServiceUnavailableError  a service the task needs is down (the ledger database):
+│   │                                retried longer, to ride out an outage
 │   └── FatalTaskError          retrying cannot help; the job fails with this message
 ├── StatementFormatError        a file that cannot be read as a bank statement at all
 ├── ArtifactTooLargeError       an upload over the size limit (nothing is kept)
@@ -37,6 +39,11 @@ class TaskError(BookkeeperJobsError):
 
 class RetryableTaskError(TaskError):
     """A transient failure (a locked database, a timeout talking to a service)."""
+
+
+class ServiceUnavailableError(RetryableTaskError):
+    """An outage of infrastructure the task needs (the ledger database unreachable): not the
+    task's fault, so it is retried with a longer budget than a task's own errors."""
 
 
 class FatalTaskError(TaskError):

@@ -391,20 +391,28 @@ def _conditions(
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How many attempts a job gets and how long to wait between them."""
+    """How many attempts a job gets and how long to wait between them.
+
+    A task's own retryable error gets ``max_attempts``; an outage of what it needs (the
+    ledger database down: ``ServiceUnavailableError``) gets ``outage_attempts`` with waits
+    of at most ``outage_backoff_max``, so a job rides out a restart of the database
+    (2, 4, 8, 16 s, then 30 s five times: about three minutes with the defaults)."""
 
     max_attempts: int = 3
     backoff: float = 2.0
     backoff_max: float = 300.0
+    outage_attempts: int = 10
+    outage_backoff_max: float = 30.0
 
-    def delay(self, attempt: int) -> float:
+    def delay(self, attempt: int, *, outage: bool = False) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        return float(min(self.backoff_max, self.backoff * 2 ** (attempt - 1)))
+        ceiling = self.outage_backoff_max if outage else self.backoff_max
+        return float(min(ceiling, self.backoff * 2 ** (attempt - 1)))
 
-    def after_failure(self, attempt: int, error: str) -> Retry | GiveUp:
+    def after_failure(self, attempt: int, error: str, *, outage: bool = False) -> Retry | GiveUp:
         """``Retry`` while attempts remain, else ``GiveUp``."""
-        if attempt < self.max_attempts:
-            return Retry(attempt=attempt, error=error, delay=self.delay(attempt))
+        if attempt < max(self.max_attempts, self.outage_attempts if outage else 0):
+            return Retry(attempt=attempt, error=error, delay=self.delay(attempt, outage=outage))
         return GiveUp(attempt=attempt, error=error)
 
 

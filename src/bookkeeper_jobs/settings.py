@@ -61,6 +61,19 @@ class Settings(BaseSettings):
     retry_backoff_max: float = Field(default=300.0, ge=0)
     """Upper bound on one backoff delay, in seconds."""
 
+    migrate_on_start: bool = True
+    """Run the ledger's migrations when the embedded server starts (tried again every few
+    seconds while the database is down; ``/readyz`` is 503 until they ran). Set false where
+    ``bkjobs migrate`` runs as its own step, as production deployments should."""
+
+    job_max_outage_attempts: int = Field(default=10, ge=1, le=100)
+    """Attempts per job while a service it needs is down (the ledger database unreachable):
+    with waits of at most ``retry_outage_backoff_max`` s, 10 ride out about three minutes
+    of outage instead of failing every running job within seconds."""
+
+    retry_outage_backoff_max: float = Field(default=30.0, ge=0)
+    """Upper bound on one backoff delay after an outage error, in seconds."""
+
     lease_seconds: float = Field(default=15.0, gt=0)
     """A running job whose worker has not renewed its lease for this long is recovered.
     Workers renew every second, so 15 s tolerates a stalled but living process."""

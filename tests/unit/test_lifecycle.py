@@ -192,3 +192,15 @@ def test_messages_and_errors_that_quote_user_data_are_bounded() -> None:
     assert len(busy.message) <= 500
     short = transition(started(), Fail(attempt=1, error="bad file"), at(2))
     assert short.error == "bad file"
+
+
+def test_an_outage_gets_a_longer_budget_with_capped_waits() -> None:
+    policy = RetryPolicy(max_attempts=3, backoff=2, outage_attempts=10, outage_backoff_max=30)
+    assert policy.after_failure(3, "db down", outage=True) == Retry(
+        attempt=3, error="db down", delay=8
+    )
+    assert policy.after_failure(7, "db down", outage=True) == Retry(
+        attempt=7, error="db down", delay=30
+    )
+    assert policy.after_failure(10, "db down", outage=True) == GiveUp(attempt=10, error="db down")
+    assert policy.after_failure(3, "locked") == GiveUp(attempt=3, error="locked")

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bookkeeper_jobs.api.cluster import cluster_services
 from bookkeeper_jobs.api.deps import Services
 from bookkeeper_jobs.api.docs import install_offline_docs
+from bookkeeper_jobs.api.ledger_gate import LedgerGate
 from bookkeeper_jobs.api.openapi import typed_openapi
 from bookkeeper_jobs.api.problems import install_problem_handlers
 from bookkeeper_jobs.api.routes import health, jobs, start
@@ -26,7 +27,6 @@ from bookkeeper_jobs.api.worker_pool import WorkerPool
 from bookkeeper_jobs.artifacts import ArtifactStore
 from bookkeeper_jobs.errors import StorageError
 from bookkeeper_jobs.jobs import load_job_type_modules
-from bookkeeper_jobs.ledger import Ledger
 from bookkeeper_jobs.settings import Settings
 from bookkeeper_jobs.tasks.registry import TaskTable, task_table_for
 
@@ -57,7 +57,8 @@ def create_app(
         if settings.job_store == "kubernetes":
             services, stop_services = cluster_services(settings, api_client)
         else:
-            services, stop_services = build_services(settings), lambda: None
+            services = build_services(settings)
+            stop_services = services.ledger.close if services.ledger else lambda: None
         app.state.services = services
         embedded = run_workers and settings.job_store == "local"
         pool = WorkerPool(settings, table) if embedded else None
@@ -71,13 +72,19 @@ def create_app(
             if local
             else None
         )
+        migrator = (
+            asyncio.create_task(services.ledger.migrate_until_done())
+            if services.ledger and not services.ledger.migrated
+            else None
+        )
         try:
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            for task in (sweeper, migrator):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if pool is not None:
                 await asyncio.to_thread(pool.stop)
             await asyncio.to_thread(stop_services)
@@ -105,13 +112,11 @@ def create_app(
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     artifacts = ArtifactStore(settings.artifacts_dir)
-    ledger = Ledger.from_settings(settings)
-    try:
-        ledger.migrate()
-    finally:
-        ledger.dispose()
+    ledger = LedgerGate(settings)
+    if settings.migrate_on_start:
+        ledger.try_migrate()  # a database that is down is tried again in the background
     store = LocalJobStore(settings.jobs_db, delete_artifact=artifacts.delete)
-    return Services(settings=settings, store=store, artifacts=artifacts)
+    return Services(settings=settings, store=store, artifacts=artifacts, ledger=ledger)
 
 
 async def sweep_forever(store: LocalJobStore, artifacts: ArtifactStore, settings: Settings) -> None:

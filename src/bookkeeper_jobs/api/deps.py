@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bookkeeper_jobs.api.auth import Principal, authenticate
+from bookkeeper_jobs.api.ledger_gate import LedgerGate
 from bookkeeper_jobs.api.problems import quoted
 from bookkeeper_jobs.api.store.protocol import JobStore
 from bookkeeper_jobs.artifacts import ArtifactStore
@@ -25,6 +26,8 @@ class Services:
     settings: Settings
     store: JobStore
     artifacts: ArtifactStore
+    ledger: LedgerGate | None = None
+    """The embedded mode's ledger (a cluster's API never touches the ledger)."""
 
 
 async def get_services(request: Request) -> Services:

@@ -50,6 +50,8 @@ def lifecycle_for(settings: Settings) -> JobLifecycle:
         max_attempts=settings.job_max_attempts,
         backoff=settings.retry_backoff,
         backoff_max=settings.retry_backoff_max,
+        outage_attempts=settings.job_max_outage_attempts,
+        outage_backoff_max=settings.retry_outage_backoff_max,
     )
     return JobLifecycle(SQLiteDatabase(settings.jobs_db), policy)
 

@@ -25,19 +25,25 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
+from bookkeeper_jobs.errors import FatalTaskError, ServiceUnavailableError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 64 * 1024
 """Page cache per connection: keeps the fingerprint index of a million-row import in memory."""
 WRITE_OPTION = "ledger_write"
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 def create_ledger_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` (SQLite or ``postgresql+psycopg://``) with the ledger's setup."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        # A database that does not answer is an outage to report, not a wait without end.
+        connect_args = {
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            **kwargs.pop("connect_args", {}),
+        }
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **kwargs)
@@ -72,12 +78,12 @@ def task_errors() -> Iterator[None]:
     try:
         yield
     except (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError) as exc:
-        raise RetryableTaskError(f"ledger database unavailable: {_short(exc)}") from exc
+        raise ServiceUnavailableError(f"ledger database unavailable: {_short(exc)}") from exc
     except (IntegrityError, DataError) as exc:
         raise FatalTaskError(f"ledger rejected the data: {_short(exc)}") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise RetryableTaskError(f"ledger connection lost: {_short(exc)}") from exc
+            raise ServiceUnavailableError(f"ledger connection lost: {_short(exc)}") from exc
         raise
 
 

@@ -65,6 +65,8 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_attempts=settings.job_max_attempts,
         backoff=KUBERNETES_POD_BACKOFF,
         backoff_max=KUBERNETES_POD_BACKOFF_MAX,
+        # The Job's backoffLimit bounds the pods: an outage gets at most that many attempts.
+        outage_attempts=settings.job_max_attempts,
     )
 
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from bookkeeper_jobs.artifacts import ArtifactStore
-from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
+from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError, ServiceUnavailableError
 from bookkeeper_jobs.jobs import Job
 from bookkeeper_jobs.lifecycle import (
     Cancel,
@@ -40,6 +40,8 @@ class Ending(StrEnum):
     FAILED = "failed"
     """A fatal task error or an unexpected exception: retrying cannot help."""
     RETRYABLE = "retryable"
+    UNAVAILABLE = "unavailable"
+    """A service the task needs was down (retried with the longer outage budget)."""
     CANCELLED = "cancelled"
     """Cancellation was requested and the task stopped (or finished) meanwhile."""
 
@@ -64,7 +66,8 @@ class AttemptOutcome:
         assert self.error is not None
         if self.ending is Ending.FAILED:
             return Fail(attempt=self.attempt, error=self.error)
-        return policy.after_failure(self.attempt, self.error)
+        outage = self.ending is Ending.UNAVAILABLE
+        return policy.after_failure(self.attempt, self.error, outage=outage)
 
 
 def exit_code(event: Event) -> TaskExit:
@@ -96,6 +99,8 @@ def run_attempt(
     try:
         result = resolve_task(task_path)(context)
         reporter.flush()
+    except ServiceUnavailableError as exc:
+        return AttemptOutcome(Ending.UNAVAILABLE, attempt, error=str(exc))
     except RetryableTaskError as exc:
         return AttemptOutcome(Ending.RETRYABLE, attempt, error=str(exc))
     except FatalTaskError as exc:

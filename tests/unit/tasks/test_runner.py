@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
+from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError, ServiceUnavailableError
 from bookkeeper_jobs.jobs import CategorizeSpec, Job, utcnow
 from bookkeeper_jobs.lifecycle import (
     Cancel,
@@ -41,6 +41,10 @@ def completes(context: TaskContext[Any]) -> Counted:
 
 def locked(context: TaskContext[Any]) -> Counted:
     raise RetryableTaskError("database is locked")
+
+
+def database_down(context: TaskContext[Any]) -> Counted:
+    raise ServiceUnavailableError("ledger database unavailable: connection refused")
 
 
 def bad_input(context: TaskContext[Any]) -> Counted:
@@ -95,6 +99,16 @@ def test_errors_are_sorted_into_retryable_fatal_and_unexpected(settings: Setting
         Ending.FAILED, 2, error="the statement has no usable rows"
     )
     assert run("crashes", settings) == AttemptOutcome(Ending.FAILED, 2, error="KeyError: 'missing'")
+
+
+def test_an_outage_is_retried_past_the_task_error_budget(settings: Settings) -> None:
+    outcome = run("database_down", settings)
+    assert outcome.ending is Ending.UNAVAILABLE
+    late = AttemptOutcome(Ending.UNAVAILABLE, 3, error="down")
+    assert late.event(POLICY) == Retry(attempt=3, error="down", delay=8)
+    assert AttemptOutcome(Ending.RETRYABLE, 3, error="locked").event(POLICY) == GiveUp(
+        attempt=3, error="locked"
+    )
 
 
 def test_a_cancel_seen_by_the_end_is_a_cancellation(settings: Settings) -> None:

@@ -30,6 +30,8 @@ def readyz(services: ServicesDep, request: Request, response: Response) -> Healt
 
 def unready_reasons(services: Services, workers: WorkerPool | None) -> list[str]:
     reasons = [services.store.unready_reason(), services.artifacts.unready_reason()]
+    if services.ledger is not None:
+        reasons.append(services.ledger.unready_reason())
     if workers is not None and workers.alive() == 0:
         reasons.append("no worker process is running (they are being replaced)")
     return [reason for reason in reasons if reason]
