@@ -23,7 +23,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.status import HTTP_422_UNPROCESSABLE_CONTENT
+from starlette.formparsers import MultiPartException
+from starlette.status import HTTP_400_BAD_REQUEST, HTTP_422_UNPROCESSABLE_CONTENT
 
 MAX_ECHOED_CHARS = 200
 """Characters of a refused value (``input``, a quoted id) an answer repeats."""
@@ -186,12 +187,47 @@ async def bounded_http_error(request: Request, exc: Exception) -> Response:
     """FastAPI's HTTPException answer (headers, no body for 304), with ``detail`` cut to
     size: whatever a route quotes in its message, the answer stays small."""
     assert isinstance(exc, StarletteHTTPException)  # registered for it alone
+    if (body_error := unparsable_body_error(exc)) is not None:
+        return JSONResponse(
+            {"detail": bounded_errors([body_error])}, status_code=HTTP_422_UNPROCESSABLE_CONTENT
+        )
     if isinstance(exc.detail, str):
         detail: Any = clipped(exc.detail, MAX_DETAIL_CHARS)
     else:
         detail = bounded(exc.detail, MAX_DETAIL_CHARS)
     small = HTTPException(exc.status_code, detail=detail, headers=exc.headers)
     return await http_exception_handler(request, small)
+
+
+def unparsable_body_error(exc: StarletteHTTPException) -> dict[str, Any] | None:
+    """The validation error for a body the framework could not parse at all, if that is
+    what ``exc`` is.
+
+    FastAPI answers JSON that is not UTF-8 (or nested too deep to decode) and Starlette a
+    broken multipart form (no boundary, cut short) with a bare 400 that names nothing; every
+    other malformed body is a 422 whose ``loc`` starts at ``body``, and so are these."""
+    if exc.status_code != HTTP_400_BAD_REQUEST:
+        return None
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, UnicodeDecodeError):
+        return _json_invalid(f"not UTF-8: {cause.reason} at byte {cause.start}")
+    if isinstance(cause, RecursionError):
+        return _json_invalid("nested too deeply")
+    if isinstance(cause, MultiPartException):
+        message = f"not a multipart/form-data body: {cause.message}"
+        return {"type": "multipart_invalid", "loc": ["body"], "msg": message, "input": {}}
+    return None
+
+
+def _json_invalid(reason: str) -> dict[str, Any]:
+    """FastAPI's error for malformed JSON, about the whole body."""
+    return {
+        "type": "json_invalid",
+        "loc": ["body"],
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": reason},
+    }
 
 
 def install_problem_handlers(app: FastAPI) -> None:
