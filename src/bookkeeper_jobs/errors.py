@@ -28,13 +28,22 @@ BookkeeperJobsError
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BookkeeperJobsError(Exception):
     """Base of every error this project raises on purpose."""
 
 
 class TaskError(BookkeeperJobsError):
-    """A task could not finish; the message is shown to users in the job's ``error``."""
+    """A task could not finish; the message is shown to users in the job's ``error``.
+
+    ``partial_result`` (the task's result model, or ``None``) says what it did before it
+    failed; the job keeps it as its ``result`` when the failure is final."""
+
+    def __init__(self, message: str, *, partial_result: Any = None) -> None:
+        super().__init__(message)
+        self.partial_result = partial_result
 
 
 class RetryableTaskError(TaskError):

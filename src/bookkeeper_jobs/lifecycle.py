@@ -155,15 +155,17 @@ class Complete(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class _Failure(Event):
-    """Failed for good; the condition's message is the error."""
+    """Failed for good; the condition's message is the error. ``result`` says what the task
+    did before it failed, when it can (an import whose categorizing failed)."""
 
     error: str
+    result: dict[str, Any] | None = None
 
     def condition_message(self, status: JobStatus) -> str:
         return self.error
 
     def changes(self, status: JobStatus, now: datetime) -> dict[str, Any]:
-        return {"error": self.error, "finished_at": now}
+        return {"error": self.error, "finished_at": now, "result": self.result}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,9 +274,11 @@ class Cancel(Event):
         "Cancelled by request",
         when="cancel of a pending job; a running one once its task stopped",
     )
+    result: dict[str, Any] | None = None
+    """What the task did before it stopped, when it returned that."""
 
     def changes(self, status: JobStatus, now: datetime) -> dict[str, Any]:
-        return {"finished_at": now}
+        return {"finished_at": now, "result": self.result}
 
 
 EVENTS: tuple[type[Event], ...] = (

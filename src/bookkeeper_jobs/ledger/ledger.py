@@ -148,7 +148,11 @@ class Ledger:
         import_job_id: str | None = None,
     ) -> int:
         """Insert ``rows`` (one database transaction); already imported ones are skipped by
-        fingerprint. Returns how many were new."""
+        fingerprint. Returns how many were new.
+
+        An already imported row that is still uncategorized is taken over by this import
+        (``import_job_id``), so the import that includes it categorizes it: a re-upload
+        after a failed or cancelled one finishes the job the first one left."""
         if not rows:
             return 0
         now = utcnow()
@@ -159,7 +163,20 @@ class Ledger:
             .returning(transactions.c.id)
         )
         with self._writing() as conn:
-            return len(conn.execute(statement, params).all())
+            added = len(conn.execute(statement, params).all())
+            if import_job_id is not None and added < len(rows):
+                t = transactions.c
+                conn.execute(
+                    update(transactions)
+                    .where(
+                        t.company_id == company_id,
+                        t.fingerprint.in_([p["fingerprint"] for p in params]),
+                        t.category.is_(None),
+                        t.import_job_id.is_distinct_from(import_job_id),
+                    )
+                    .values(import_job_id=import_job_id)
+                )
+        return added
 
     @staticmethod
     def _import_params(
@@ -245,8 +262,11 @@ class Ledger:
         uncategorized: bool | None = None,
         approval: Approval | None = None,
         import_job_id: str | None = None,
+        created_since: datetime | None = None,
     ) -> int:
         filters = self._filters(company_id, approval=approval, import_job_id=import_job_id)
+        if created_since is not None:
+            filters.append(transactions.c.created_at >= created_since)
         if uncategorized is not None:
             column = transactions.c.category
             filters.append(column.is_(None) if uncategorized else column.is_not(None))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from pydantic import BaseModel
@@ -30,6 +31,8 @@ class TaskContext(Generic[SpecT]):
 
     job_id: str
     attempt: int
+    started_at: datetime
+    """When the job's first attempt started (what it wrote since then is its own)."""
     spec: SpecT
     ledger: Ledger
     artifacts: ArtifactStore

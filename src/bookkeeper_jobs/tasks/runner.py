@@ -14,9 +14,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
+
 from bookkeeper_jobs.artifacts import ArtifactStore
-from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError, ServiceUnavailableError
-from bookkeeper_jobs.jobs import Job
+from bookkeeper_jobs.errors import (
+    FatalTaskError,
+    RetryableTaskError,
+    ServiceUnavailableError,
+    TaskError,
+)
+from bookkeeper_jobs.jobs import Job, utcnow
 from bookkeeper_jobs.lifecycle import (
     Cancel,
     Complete,
@@ -57,17 +64,21 @@ class AttemptOutcome:
 
     def event(self, policy: RetryPolicy) -> Event:
         """The lifecycle event that records this outcome (a retryable error retries while
-        ``policy`` has attempts left)."""
+        ``policy`` has attempts left). What the task did (``result``) stays on the job
+        when it completed, was cancelled or failed for good."""
         if self.ending is Ending.COMPLETED:
             assert self.result is not None
             return Complete(attempt=self.attempt, result=self.result)
         if self.ending is Ending.CANCELLED:
-            return Cancel(attempt=self.attempt)
+            return Cancel(attempt=self.attempt, result=self.result)
         assert self.error is not None
         if self.ending is Ending.FAILED:
-            return Fail(attempt=self.attempt, error=self.error)
+            return Fail(attempt=self.attempt, error=self.error, result=self.result)
         outage = self.ending is Ending.UNAVAILABLE
-        return policy.after_failure(self.attempt, self.error, outage=outage)
+        event = policy.after_failure(self.attempt, self.error, outage=outage)
+        if isinstance(event, GiveUp):
+            return GiveUp(attempt=self.attempt, error=self.error, result=self.result)
+        return event
 
 
 def exit_code(event: Event) -> TaskExit:
@@ -91,6 +102,7 @@ def run_attempt(
     context = TaskContext(
         job_id=job.id,
         attempt=attempt,
+        started_at=job.status.started_at or utcnow(),
         spec=job.spec,
         ledger=ledger,
         artifacts=ArtifactStore(settings.artifacts_dir),
@@ -100,16 +112,23 @@ def run_attempt(
         result = resolve_task(task_path)(context)
         reporter.flush()
     except ServiceUnavailableError as exc:
-        return AttemptOutcome(Ending.UNAVAILABLE, attempt, error=str(exc))
+        return AttemptOutcome(Ending.UNAVAILABLE, attempt, partial(exc), error=str(exc))
     except RetryableTaskError as exc:
-        return AttemptOutcome(Ending.RETRYABLE, attempt, error=str(exc))
+        return AttemptOutcome(Ending.RETRYABLE, attempt, partial(exc), error=str(exc))
     except FatalTaskError as exc:
-        return AttemptOutcome(Ending.FAILED, attempt, error=str(exc))
+        return AttemptOutcome(Ending.FAILED, attempt, partial(exc), error=str(exc))
     except Exception as exc:
         log.error("job %s attempt %d failed:\n%s", job.id, attempt, traceback.format_exc())
         return AttemptOutcome(Ending.FAILED, attempt, error=f"{type(exc).__name__}: {exc}")
     finally:
         ledger.dispose()
+    dumped = result.model_dump(mode="json")
     if reporter.cancelled():  # the task saw the request and stopped early, or finished anyway
-        return AttemptOutcome(Ending.CANCELLED, attempt)
-    return AttemptOutcome(Ending.COMPLETED, attempt, result=result.model_dump(mode="json"))
+        return AttemptOutcome(Ending.CANCELLED, attempt, result=dumped)
+    return AttemptOutcome(Ending.COMPLETED, attempt, result=dumped)
+
+
+def partial(error: TaskError) -> dict[str, Any] | None:
+    """What a failed task says it did (its result model), as the job's ``result``."""
+    result = error.partial_result
+    return result.model_dump(mode="json") if isinstance(result, BaseModel) else None

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bookkeeper_jobs.artifacts import ArtifactStore
-from bookkeeper_jobs.errors import FatalTaskError
+from bookkeeper_jobs.errors import FatalTaskError, TaskError
 from bookkeeper_jobs.jobs import UploadAndCategorizeSpec
 from bookkeeper_jobs.ledger import (
     NewTransaction,
@@ -120,14 +120,24 @@ def upload_and_categorize(
         raise FatalTaskError(_no_rows_message(tally))
     if tally.cancelled:
         return _result(spec, tally, cancelled=True)
-    categorization = categorize_transactions(
-        ledger,
-        spec.company_id,
-        reporter=context.reporter,
-        import_job_id=context.job_id,
-        progress_from=IMPORT_SHARE,
-        progress_to=100,
-    )
+    # The whole file was read: rows an earlier attempt of this job imported count as
+    # imported, not as duplicates of themselves.
+    with task_errors():
+        tally.imported = ledger.count_transactions(
+            spec.company_id, import_job_id=context.job_id, created_since=context.started_at
+        )
+    try:
+        categorization = categorize_transactions(
+            ledger,
+            spec.company_id,
+            reporter=context.reporter,
+            import_job_id=context.job_id,
+            progress_from=IMPORT_SHARE,
+            progress_to=100,
+        )
+    except TaskError as exc:  # the rows are in the ledger: say so beside the error
+        exc.partial_result = _result(spec, tally)
+        raise
     return _result(spec, tally, categorization=categorization)
 
 

@@ -8,6 +8,7 @@ files), a job id, attempt 1 and, unless one is given, a reporter that records it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,6 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.jobs import utcnow
 from bookkeeper_jobs.ledger import Ledger
 from bookkeeper_jobs.tasks.context import TaskContext
 from bookkeeper_jobs.tasks.reporter import ProgressReporter
@@ -40,10 +42,12 @@ class ContextFactory:
         reporter: ProgressReporter | None = None,
         job_id: str = JOB_ID,
         attempt: int = 1,
+        started_at: datetime | None = None,
     ) -> TaskContext[SpecT]:
         return TaskContext(
             job_id=job_id,
             attempt=attempt,
+            started_at=started_at or utcnow(),
             spec=spec,
             ledger=ledger,
             artifacts=self.artifacts,

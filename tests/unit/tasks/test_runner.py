@@ -113,8 +113,8 @@ def test_an_outage_is_retried_past_the_task_error_budget(settings: Settings) -> 
 
 def test_a_cancel_seen_by_the_end_is_a_cancellation(settings: Settings) -> None:
     outcome = run("completes", settings, Sink(cancel=True))
-    assert outcome == AttemptOutcome(Ending.CANCELLED, 2)
-    assert outcome.event(POLICY) == Cancel(attempt=2)
+    assert outcome == AttemptOutcome(Ending.CANCELLED, 2, result={"steps": 4})
+    assert outcome.event(POLICY) == Cancel(attempt=2, result={"steps": 4}), "what it did stays"
 
 
 @pytest.mark.parametrize(
@@ -122,6 +122,11 @@ def test_a_cancel_seen_by_the_end_is_a_cancellation(settings: Settings) -> None:
     [
         (AttemptOutcome(Ending.COMPLETED, 1, result={}), Complete(attempt=1, result={}), 0),
         (AttemptOutcome(Ending.CANCELLED, 1), Cancel(attempt=1), 0),
+        (
+            AttemptOutcome(Ending.FAILED, 1, result={"rows": 7}, error="bad"),
+            Fail(attempt=1, error="bad", result={"rows": 7}),
+            3,
+        ),
         (AttemptOutcome(Ending.FAILED, 1, error="bad"), Fail(attempt=1, error="bad"), 3),
         (
             AttemptOutcome(Ending.RETRYABLE, 2, error="locked"),

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
 
 from bookkeeper_jobs.artifacts import ArtifactStore
-from bookkeeper_jobs.errors import FatalTaskError
-from bookkeeper_jobs.jobs import UploadAndCategorizeSpec
+from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
+from bookkeeper_jobs.jobs import UploadAndCategorizeSpec, utcnow
 from bookkeeper_jobs.ledger import UNCATEGORIZED, Ledger
 from bookkeeper_jobs.results import UploadAndCategorizeResult
 from bookkeeper_jobs.tasks.reporter import CoalescingReporter
@@ -49,10 +50,13 @@ class Uploads:
         sink: RecordingSink | None = None,
         *,
         job_id: str = JOB_ID,
+        started_at: datetime | None = None,
     ) -> tuple[UploadAndCategorizeResult, RecordingSink]:
         sink = sink or RecordingSink()
         reporter = CoalescingReporter(sink, interval=0.0)
-        context = self.make_context(spec, self.ledger, reporter=reporter, job_id=job_id)
+        context = self.make_context(
+            spec, self.ledger, reporter=reporter, job_id=job_id, started_at=started_at
+        )
         result = upload_and_categorize(context)
         reporter.flush()
         return result, sink
@@ -328,3 +332,39 @@ def test_a_bad_rows_error_quoting_a_huge_cell_is_bounded_in_the_result(uploads: 
     assert result.row_errors == 100
     assert all(len(error.message) <= 200 for error in result.errors)
     assert len(result.model_dump_json()) < 32_000, "every poll of the job returns the result"
+
+
+def test_a_retried_attempt_reports_what_the_job_imported_not_duplicates_of_itself(
+    uploads: Uploads, small_batches: int
+) -> None:
+    spec = uploads.store(statement(30))
+    started = utcnow() - timedelta(seconds=1)
+    uploads.run(spec, CancelAfterFirstBatch(), started_at=started)  # attempt 1 stops early
+    result, _ = uploads.run(spec, started_at=started)  # attempt 2 of the same job
+    assert (result.rows, result.imported, result.duplicates) == (30, 30, 0)
+
+
+def test_a_re_upload_categorizes_the_rows_a_cancelled_upload_left(
+    ledger: Ledger, uploads: Uploads, small_batches: int
+) -> None:
+    spec = uploads.store(statement(30))
+    uploads.run(spec, CancelAfterFirstBatch(), job_id="job-first")
+    assert ledger.count_transactions(COMPANY, uncategorized=True) == small_batches
+    again, _ = uploads.run(uploads.store(statement(30)), job_id="job-again")
+    assert (again.imported, again.duplicates) == (30 - small_batches, small_batches)
+    assert ledger.count_transactions(COMPANY, uncategorized=True) == 0
+    assert again.categorization is not None and again.categorization.processed == 30
+
+
+def test_a_failed_categorize_step_reports_the_import_it_did(
+    ledger: Ledger, uploads: Uploads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RetryableTaskError("database is locked")
+
+    monkeypatch.setattr("bookkeeper_jobs.tasks.upload.categorize_transactions", broken)
+    with pytest.raises(RetryableTaskError) as caught:
+        uploads.run(uploads.store(statement(7)))
+    partial = caught.value.partial_result
+    assert isinstance(partial, UploadAndCategorizeResult)
+    assert (partial.rows, partial.imported, partial.categorization) == (7, 7, None)
