@@ -9,6 +9,7 @@ Once space is freed, everything works again without a restart.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +78,13 @@ def test_a_full_disk_is_reported_survived_and_recovered_from(
     assert job_view(http, running)["status"] == "running", "its ending is not written yet"
     assert server.workers.alive() == 2 and server.workers.restarts == 0
     os.remove(filler)
+    freed = time.monotonic()
 
     wait_until(lambda: http.get("/readyz").status_code == 200, timeout=15, what="ready again")
+    ready_after = time.monotonic() - freed
     done = wait_for_job_status(http, running, {"complete"}, timeout=30)
+    print(f"\nfull disk: ready {ready_after:.1f} s after space was freed, the waiting ending "
+          f"recorded {time.monotonic() - freed:.1f} s after")  # fmt: skip
     assert (done["result"], done["attempts"]) == ({"steps": 100}, 1)
     after = accepted_job_id(start(http, "ok", 4))
     assert wait_for_job_status(http, after, {"complete"})["status"] == "complete"
