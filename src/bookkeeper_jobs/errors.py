@@ -105,7 +105,10 @@ class IdempotencyConflictError(JobStoreError):
 
 class InvalidCursorError(JobStoreError):
     def __init__(self) -> None:
-        super().__init__("cursor is not valid (pass the next_cursor of an earlier page)")
+        super().__init__(
+            "cursor is not valid: pass the next_cursor of an earlier page, or list again"
+            " from the start (its job may have been deleted since)"
+        )
 
 
 class StoredJobError(JobStoreError):

@@ -13,7 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
+from bookkeeper_jobs.errors import (
+    IdempotencyConflictError,
+    InvalidCursorError,
+    JobNotFoundError,
+    JobStateError,
+)
 from bookkeeper_jobs.jobs import CategorizeSpec, ConditionType, Job, JobPhase
 from bookkeeper_jobs.lifecycle import ConditionReason
 
@@ -306,6 +311,21 @@ def test_a_listing_never_shows_or_pages_over_another_tenants_jobs(backend: Backe
     assert listed == mine[::-1] and pages == 2
     assert not theirs & set(listed)
     assert {j.id for j in backend.store.list_company("t2", "shared", limit=10).jobs} == theirs
+
+
+def test_a_cursor_is_opaque_and_only_pages_its_own_listing(backend: Backend) -> None:
+    for n in range(1, 4):
+        backend.store.submit(spec("shared", n=n))
+        backend.store.submit(spec("shared", tenant="t2", n=n))
+    cursor = backend.store.list_company("t1", "shared", limit=1).next_cursor
+    assert cursor is not None
+    other = backend.store.list_company("t2", "shared", limit=1).next_cursor
+    assert other is not None
+    for foreign in (cursor, "bm90LWEtam9i", "%%%"):  # its own, a made-up one, garbage
+        with pytest.raises(InvalidCursorError):
+            backend.store.list_company("t2", "shared", cursor=foreign)
+    with pytest.raises(InvalidCursorError):
+        backend.store.list_company("t1", "shared", cursor=other)
 
 
 async def test_watch_yields_each_change_and_ends_after_the_terminal_one(

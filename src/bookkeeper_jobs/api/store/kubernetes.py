@@ -16,6 +16,7 @@ from kubernetes.client import CustomObjectsApi
 from bookkeeper_jobs.api.store.protocol import (
     JobPage,
     Submission,
+    cursor_position,
     decode_cursor,
     encode_cursor,
     follow_changes,
@@ -112,11 +113,13 @@ class KubernetesJobStore:
             reverse=True,
         )
         if cursor is not None:
-            created, after_id = decode_cursor(cursor)
+            created, after_id = cursor_position(
+                self.get(decode_cursor(cursor)), tenant_id, company_id
+            )
             jobs = [j for j in jobs if (j.status.created_at, j.id) < (created, after_id)]
         page = jobs[:limit]
         more = len(jobs) > limit
-        next_cursor = encode_cursor(page[-1].status.created_at, page[-1].id) if more else None
+        next_cursor = encode_cursor(page[-1].id) if more else None
         return JobPage(jobs=page, next_cursor=next_cursor)
 
     def cancel(self, job_id: str) -> Job:

@@ -26,6 +26,7 @@ from pydantic import TypeAdapter
 from bookkeeper_jobs.api.store.protocol import (
     JobPage,
     Submission,
+    cursor_position,
     decode_cursor,
     encode_cursor,
     follow_changes,
@@ -272,14 +273,16 @@ class LocalJobStore:
         sql = "SELECT * FROM jobs WHERE tenant_id = ? AND company_id = ?"
         params: list[object] = [tenant_id, company_id]
         if cursor is not None:
-            created, after_id = decode_cursor(cursor)
+            created, after_id = cursor_position(
+                self.get(decode_cursor(cursor)), tenant_id, company_id
+            )
             sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
             params += [to_epoch(created), to_epoch(created), after_id]
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         rows = self.db.query(sql, (*params, limit + 1))
         jobs = [row_to_job(row) for row in rows[:limit]]
         more = len(rows) > limit
-        next_cursor = encode_cursor(jobs[-1].status.created_at, jobs[-1].id) if more else None
+        next_cursor = encode_cursor(jobs[-1].id) if more else None
         return JobPage(jobs=jobs, next_cursor=next_cursor)
 
     def cancel(self, job_id: str) -> Job:

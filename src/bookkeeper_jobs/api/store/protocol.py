@@ -81,16 +81,24 @@ async def follow_changes(
         await asyncio.sleep(interval)
 
 
-def encode_cursor(created_at: datetime, job_id: str) -> str:
-    raw = f"{created_at.isoformat()}|{job_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def encode_cursor(job_id: str) -> str:
+    """An opaque cursor: it names the last job of a page (one of the caller's own), nothing
+    about anyone else's and no time."""
+    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Raises :class:`InvalidCursorError` for a cursor this module did not make."""
+def decode_cursor(cursor: str) -> str:
+    """The job id in a cursor; :class:`InvalidCursorError` for one this module did not make."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, job_id = raw.split("|", 1)
-        return datetime.fromisoformat(created), job_id
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidCursorError from exc
+
+
+def cursor_position(job: Job | None, tenant_id: str, company_id: str) -> tuple[datetime, str]:
+    """Where the next page starts: after the cursor's job, which must belong to the listing
+    asked for. Another tenant's job, one gone since (swept) or none at all are all the same
+    :class:`InvalidCursorError`, so a cursor reveals nothing."""
+    if job is None or (job.tenant_id, job.company_id) != (tenant_id, company_id):
+        raise InvalidCursorError
+    return job.status.created_at, job.id
