@@ -38,8 +38,13 @@ class ArtifactStore:
     def exists(self, artifact_id: str) -> bool:
         return self.path(artifact_id).is_file()
 
+    def report_path(self, artifact_id: str) -> Path:
+        """Where the error report of the upload ``artifact_id`` is kept (deleted with it)."""
+        return self.path(artifact_id).with_name(f"{artifact_id}{REPORT_SUFFIX}")
+
     def delete(self, artifact_id: str) -> None:
         self.path(artifact_id).unlink(missing_ok=True)
+        self.report_path(artifact_id).unlink(missing_ok=True)
 
     async def save_stream(self, chunks: AsyncIterator[bytes], *, max_bytes: int) -> str:
         """Write ``chunks`` to a new artifact; nothing is left behind if it is too large or
@@ -72,7 +77,7 @@ class ArtifactStore:
         cutoff = older_than.timestamp()
         deleted = 0
         for path in self.root.glob("??/*"):
-            name = path.name.removesuffix(".part")
+            name = path.name.removesuffix(".part").removesuffix(REPORT_SUFFIX)
             if name in referenced or not _ARTIFACT_ID.fullmatch(name):
                 continue
             with contextlib.suppress(FileNotFoundError):
@@ -100,6 +105,7 @@ class ArtifactStore:
 
 
 PROBE_BYTES = 4096
+REPORT_SUFFIX = ".errors.csv"
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -98,7 +98,12 @@ class UploadAndCategorizeResult(_Result):
         ge=0, description="Good rows already in the ledger (a re-run or a re-upload)."
     )
     row_errors: int = Field(ge=0, description="Rows not imported because of an error.")
-    errors: list[UploadRowError] = Field(description="The first 100 of those rows.")
+    errors: list[UploadRowError] = Field(description="The first 20 of those rows.")
+    error_report: str | None = Field(
+        default=None,
+        exclude_if=_is_none,  # absent when every row was good
+        description="Where to download every bad row as CSV (`line,error`), when there are any.",
+    )
     cancelled: bool = Field(
         default=False,
         exclude_if=_is_false,  # the key is present (and true) only when cancelled

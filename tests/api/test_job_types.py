@@ -7,7 +7,7 @@ import datetime
 from decimal import Decimal
 
 from bookkeeper_jobs.ledger import NewTransaction
-from tests.support.jobs_http import accepted_job_id, follow_job
+from tests.support.jobs_http import accepted_job_id, follow_job, wait_for_job_status
 from tests.support.uploads import upload_statement
 
 from .conftest import SAMPLE_ROWS, Company
@@ -148,3 +148,22 @@ def test_bulk_approve_reports_and_skips_another_companys_ids(
         untouched = {t.id: t.approval for t in ledger.list_transactions(company.sibling)}
     assert approvals == {mine[0]: "approved", mine[1]: "approved", mine[2]: "pending"}
     assert untouched == dict.fromkeys(theirs, "pending")
+
+
+def test_an_uploads_bad_rows_download_as_csv_and_only_by_their_tenant(
+    company: Company, live_server: LiveServer
+) -> None:
+    bad = "".join(f"not-a-date-{n},Row {n},-1.00\n" for n in range(25))
+    content = f"Date,Description,Amount\n01/02/2026,Coffee,-3.50\n{bad}".encode()
+    job_id = accepted_job_id(upload_statement(company.http, company.id, content))
+    done = wait_for_job_status(company.http, job_id, {"complete"})
+    assert done["result"]["row_errors"] == 25 and len(done["result"]["errors"]) == 20
+    assert done["result"]["error_report"] == f"/api/jobs/{job_id}/error-report"
+
+    report = company.http.get(done["result"]["error_report"])
+    assert report.status_code == 200
+    assert report.headers["content-type"].startswith("text/csv")
+    assert "attachment" in report.headers["content-disposition"]
+    assert report.text.splitlines()[0] == "line,error" and len(report.text.splitlines()) == 26
+    with live_server.client_for("t2", [company.id]) as other_tenant:
+        assert other_tenant.get(f"/api/jobs/{job_id}/error-report").status_code == 404

@@ -30,6 +30,7 @@ from bookkeeper_jobs.lifecycle import bounded
 from bookkeeper_jobs.results import CategorizeResult, UploadAndCategorizeResult, UploadRowError
 from bookkeeper_jobs.tasks.categorize import categorize_transactions
 from bookkeeper_jobs.tasks.context import TaskContext
+from bookkeeper_jobs.tasks.error_report import ErrorReport
 from bookkeeper_jobs.tasks.statements import (
     ParsedRow,
     RowError,
@@ -39,9 +40,10 @@ from bookkeeper_jobs.tasks.statements import (
 )
 
 BATCH_SIZE = 5_000
-MAX_LISTED_ERRORS = 100
+MAX_LISTED_ERRORS = 20
 MAX_ROW_ERROR_CHARS = 200
-"""A row's error quotes the row: bounded, so 100 of them keep the result near 20 KB."""
+"""A row's error quotes the row: bounded, so the listed ones keep the result a few KB; the
+error report (``error_report.py``) has them all."""
 IMPORT_SHARE = 50.0
 
 
@@ -52,9 +54,12 @@ class ImportTally:
     error_count: int = 0
     errors: list[UploadRowError] = field(default_factory=list)
     cancelled: bool = False
+    report: ErrorReport | None = None
 
     def bad_row(self, error: RowError) -> None:
         self.error_count += 1
+        if self.report is not None:
+            self.report.add(error.line, error.message)
         if len(self.errors) < MAX_LISTED_ERRORS:
             message = bounded(error.message, MAX_ROW_ERROR_CHARS)
             self.errors.append(UploadRowError(line=error.line, message=message))
@@ -119,7 +124,7 @@ def upload_and_categorize(
     if tally.rows == 0:
         raise FatalTaskError(_no_rows_message(tally))
     if tally.cancelled:
-        return _result(spec, tally, cancelled=True)
+        return _result(context, tally, cancelled=True)
     # The whole file was read: rows an earlier attempt of this job imported count as
     # imported, not as duplicates of themselves.
     with task_errors():
@@ -136,18 +141,20 @@ def upload_and_categorize(
             progress_to=100,
         )
     except TaskError as exc:  # the rows are in the ledger: say so beside the error
-        exc.partial_result = _result(spec, tally)
+        exc.partial_result = _result(context, tally)
         raise
-    return _result(spec, tally, categorization=categorization)
+    return _result(context, tally, categorization=categorization)
 
 
 def _result(
-    spec: UploadAndCategorizeSpec,
+    context: TaskContext[UploadAndCategorizeSpec],
     tally: ImportTally,
     *,
     cancelled: bool = False,
     categorization: CategorizeResult | None = None,
 ) -> UploadAndCategorizeResult:
+    spec = context.spec
+    report = f"/api/jobs/{context.job_id}/error-report" if tally.error_count else None
     return UploadAndCategorizeResult(
         filename=spec.filename,
         rows=tally.rows,
@@ -155,6 +162,7 @@ def _result(
         duplicates=tally.rows - tally.imported,
         row_errors=tally.error_count,
         errors=tally.errors,
+        error_report=report,
         cancelled=cancelled,
         categorization=categorization,
     )
@@ -163,9 +171,10 @@ def _result(
 def import_statement(context: TaskContext[UploadAndCategorizeSpec]) -> ImportTally:
     """Stream the stored upload into the ledger in batches, tagging rows with the job id."""
     spec, ledger, reporter = context.spec, context.ledger, context.reporter
-    tally = ImportTally()
+    report = ErrorReport(context.artifacts.report_path(spec.artifact_id))
+    tally = ImportTally(report=report)
     occurrences = Occurrences()
-    with _open_artifact(context.artifacts, spec) as stream:
+    with _open_artifact(context.artifacts, spec) as stream, report:
         total_lines = max(1, count_data_lines(stream))
         stream.seek(0)
         for batch, last_line in _batches(_parse(stream, spec.filename), tally):

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import csv
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
 from bookkeeper_jobs.jobs import UploadAndCategorizeSpec, utcnow
 from bookkeeper_jobs.ledger import UNCATEGORIZED, Ledger
 from bookkeeper_jobs.results import UploadAndCategorizeResult
+from bookkeeper_jobs.tasks.error_report import ErrorReport
 from bookkeeper_jobs.tasks.reporter import CoalescingReporter
 from bookkeeper_jobs.tasks.upload import upload_and_categorize
 from tests.unit.ledger.factories import COMPANY, TENANT, RecordingSink
@@ -368,3 +371,35 @@ def test_a_failed_categorize_step_reports_the_import_it_did(
     partial = caught.value.partial_result
     assert isinstance(partial, UploadAndCategorizeResult)
     assert (partial.rows, partial.imported, partial.categorization) == (7, 7, None)
+
+
+def test_every_bad_row_is_in_the_error_report(uploads: Uploads, artifacts: ArtifactStore) -> None:
+    bad = "".join(f"not-a-date-{n},Row {n},-1.00\n" for n in range(30))
+    spec = uploads.store(statement(2) + bad)
+    result, _ = uploads.run(spec)
+    assert (result.row_errors, len(result.errors)) == (30, 20)
+    assert result.error_report == f"/api/jobs/{JOB_ID}/error-report"
+    report = artifacts.report_path(spec.artifact_id).read_text(encoding="utf-8").splitlines()
+    assert report[0] == "line,error" and len(report) == 1 + 30
+    artifacts.delete(spec.artifact_id)
+    assert not artifacts.report_path(spec.artifact_id).exists(), "deleted with its upload"
+
+
+def test_an_error_report_cell_a_spreadsheet_would_run_is_quoted(tmp_path: Path) -> None:
+    path = tmp_path / "report.csv"
+    with ErrorReport(path) as report:
+        report.add(2, "=cmd|' /C calc'!A0")
+        report.add(3, "+1+1")
+        report.add(4, "date: not a date")
+    with path.open(encoding="utf-8") as written:
+        rows = list(csv.reader(written))
+    assert rows[1:] == [["2", "'=cmd|' /C calc'!A0"], ["3", "'+1+1"], ["4", "date: not a date"]]
+
+
+def test_an_upload_without_bad_rows_has_no_error_report(
+    uploads: Uploads, artifacts: ArtifactStore
+) -> None:
+    spec = uploads.store(statement(3))
+    result, _ = uploads.run(spec)
+    assert result.error_report is None and "error_report" not in result.model_dump(mode="json")
+    assert not artifacts.report_path(spec.artifact_id).exists()

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from bookkeeper_jobs.api.deps import CurrentPrincipal, ServicesDep, VisibleJob, require_company
 from bookkeeper_jobs.api.problems import problem
@@ -132,6 +132,31 @@ def follow_job(job: VisibleJob, services: ServicesDep) -> StreamingResponse:
         status_events(services.store, job.id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get(
+    "/{job_id}/error-report",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {"text/csv": {}},
+            "description": "Every bad row of the upload: `line,error`, one per row.",
+        },
+        404: problem("No such job (or not yours), or its upload had no bad rows."),
+    },
+)
+def download_error_report(job: VisibleJob, services: ServicesDep) -> FileResponse:
+    """The full list of an upload's bad rows (the job's result lists the first few)."""
+    artifact_id = getattr(job.spec, "artifact_id", None)
+    report = services.artifacts.report_path(artifact_id) if artifact_id else None
+    if report is None or not report.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="this job has no error report")
+    return FileResponse(
+        report,
+        media_type="text/csv; charset=utf-8",
+        filename=f"{job.id}-errors.csv",
+        headers={"X-Content-Type-Options": "nosniff"},
     )
 
 
