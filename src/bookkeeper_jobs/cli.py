@@ -157,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="bring the ledger schema up to date")
     migrate.add_argument("--data-dir", type=Path)
     migrate.set_defaults(handler=migrate_command)
+
+    receipt = commands.add_parser("receipt", help="read receipts locally (no server)")
+    receipt_extract = receipt.add_subparsers(required=True).add_parser(
+        "extract", help="print each receipt's company, date, total and tax as a JSON line"
+    )
+    receipt_extract.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    receipt_extract.set_defaults(handler=receipt_extract_command)
     return parser
 
 
@@ -526,6 +533,33 @@ def migrate_command(args: argparse.Namespace) -> int:
         ledger.dispose()
     console.print("ledger schema is up to date")
     return 0
+
+
+RECEIPT_LINE_FIELDS = {"company", "date", "total", "currency", "tax", "confidence"}
+"""What ``receipt extract`` prints of each extraction (the full text stays out of the line)."""
+
+
+def receipt_extract_command(args: argparse.Namespace) -> int:
+    """One JSON object a line per file, from ``extract_receipt`` (what the OCR job uses); a
+    file that cannot be read is a line with its ``error``, and the exit status is then 2."""
+    from bookkeeper_jobs.errors import OcrFailedError, OcrUnavailableError, ReceiptFileError
+    from bookkeeper_jobs.receipts import extract_receipt
+
+    status = 0
+    for path in args.images:
+        line: dict[str, Any] = {"file": str(path)}
+        try:
+            found = extract_receipt(path.read_bytes(), filename=path.name)
+        except OcrUnavailableError as exc:
+            report_error(str(exc))
+            return ERROR_EXIT
+        except (OSError, ReceiptFileError, OcrFailedError) as exc:
+            line["error"] = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            status = ERROR_EXIT
+        else:
+            line |= found.model_dump(mode="json", include=RECEIPT_LINE_FIELDS)
+        print(json.dumps(line, ensure_ascii=False), flush=True)
+    return status
 
 
 if __name__ == "__main__":

@@ -19,11 +19,19 @@ BookkeeperJobsError
 │   ├── StorageError            the job store (or the upload store) cannot read or write now
 │   └── JobStateError           the job is not in a state that allows the operation
 │       └── TransitionRefusedError  the lifecycle table does not allow this event now
-└── KubernetesApiError          the Kubernetes API server refused a request (see kube.py)
-    ├── ResourceNotFoundError   404
-    ├── ResourceConflictError   409: AlreadyExists, or a stale resourceVersion
-    ├── ResourceExpiredError    410: a watch or list resourceVersion too old
-    └── ResourceInvalidError    422: the object broke the schema or a validation rule
+├── KubernetesApiError          the Kubernetes API server refused a request (see kube.py)
+│   ├── ResourceNotFoundError   404
+│   ├── ResourceConflictError   409: AlreadyExists, or a stale resourceVersion
+│   ├── ResourceExpiredError    410: a watch or list resourceVersion too old
+│   └── ResourceInvalidError    422: the object broke the schema or a validation rule
+├── ReceiptFileError            a receipt file that cannot be read (see receipts/loading.py)
+│   ├── EmptyReceiptError       no bytes at all
+│   ├── UnsupportedReceiptTypeError  not JPEG, PNG, TIFF or PDF by its content (415)
+│   ├── CorruptReceiptError     a truncated or damaged image or PDF
+│   └── ReceiptTooLargeError    too many pages or pixels (a PDF or decompression bomb)
+└── OcrError                    the OCR engine could not run
+    ├── OcrUnavailableError     the tesseract binary is missing; says how to install it
+    └── OcrFailedError          tesseract crashed or ran past its time limit
 """
 
 from __future__ import annotations
@@ -155,3 +163,36 @@ class ResourceExpiredError(KubernetesApiError):
 
 class ResourceInvalidError(KubernetesApiError):
     """422 Invalid: schema, CEL rule or size limit."""
+
+
+class ReceiptFileError(BookkeeperJobsError, ValueError):
+    """A receipt file that cannot be read as a receipt; the message says why and is safe to
+    show to the user who uploaded it."""
+
+
+class EmptyReceiptError(ReceiptFileError):
+    """The file has no bytes."""
+
+
+class UnsupportedReceiptTypeError(ReceiptFileError):
+    """The content is not JPEG, PNG, TIFF or PDF, whatever the file's name says."""
+
+
+class CorruptReceiptError(ReceiptFileError):
+    """The content starts like a supported type but cannot be decoded (truncated, damaged)."""
+
+
+class ReceiptTooLargeError(ReceiptFileError):
+    """More pages or pixels than a receipt can have: refused before anything is decoded."""
+
+
+class OcrError(BookkeeperJobsError):
+    """The OCR engine could not process a page."""
+
+
+class OcrUnavailableError(OcrError):
+    """The ``tesseract`` binary is not installed (or not where it was configured)."""
+
+
+class OcrFailedError(OcrError):
+    """tesseract ran but failed on a page, or ran past its time limit."""

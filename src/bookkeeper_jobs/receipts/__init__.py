@@ -1,0 +1,23 @@
+"""Receipt extraction: vendor, date, total, currency and tax from a scanned or photographed
+receipt (JPEG, PNG, TIFF or PDF), with tesseract.
+
+``extract_receipt(data)`` is the one entry point; the modules are its steps in order:
+``loading`` (content sniffing, limits, PDF rendering), ``preprocess`` (Pillow/numpy image
+work), ``ocr`` (tesseract words and boxes), ``layout`` (printed rows), then the field rules
+``amounts``, ``dates`` and ``company``.
+"""
+
+from bookkeeper_jobs.receipts.extract import extract_receipt
+from bookkeeper_jobs.receipts.loading import ACCEPTED_TYPES, MAX_PAGE_PIXELS, MAX_PAGES
+from bookkeeper_jobs.receipts.model import ReceiptExtraction
+from bookkeeper_jobs.receipts.ocr import INSTALL_HINT, tesseract_available
+
+__all__ = [
+    "ACCEPTED_TYPES",
+    "INSTALL_HINT",
+    "MAX_PAGES",
+    "MAX_PAGE_PIXELS",
+    "ReceiptExtraction",
+    "extract_receipt",
+    "tesseract_available",
+]

@@ -1,0 +1,80 @@
+"""Printed rows from tesseract's lines.
+
+tesseract often splits a receipt row in two blocks (the label on the left, the amount in a
+right-hand column); rows put the words back together by their boxes: lines whose vertical
+middles fall inside each other's height and whose words do not overlap are one row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bookkeeper_jobs.receipts.ocr import Line, OcrPage, Word
+
+
+@dataclass
+class Row:
+    """Words printed on one row of the receipt, left to right."""
+
+    words: list[Word] = field(default_factory=list)
+    page: int = 1
+
+    @property
+    def text(self) -> str:
+        return " ".join(word.text for word in self.words)
+
+    @property
+    def top(self) -> int:
+        return min(w.top for w in self.words)
+
+    @property
+    def bottom(self) -> int:
+        return max(w.bottom for w in self.words)
+
+    @property
+    def conf(self) -> float:
+        """Mean word confidence, 0-1."""
+        return sum(w.conf for w in self.words) / len(self.words) / 100 if self.words else 0.0
+
+    def label_text(self) -> str:
+        """The text the row's label is read from (the whole row)."""
+        return self.text
+
+    def conf_of(self, start: int, end: int) -> float:
+        """Mean confidence (0-1) of the words covering ``text[start:end]``."""
+        position = 0
+        confs = []
+        for word in self.words:
+            word_end = position + len(word.text)
+            if word_end > start and position < end:
+                confs.append(word.conf)
+            position = word_end + 1
+        return sum(confs) / len(confs) / 100 if confs else self.conf
+
+    def _accepts(self, line: Line) -> bool:
+        middle = line.middle
+        if not (self.top <= middle <= self.bottom):
+            own_middle = (self.top + self.bottom) / 2
+            if not (line.top <= own_middle <= line.bottom):
+                return False
+        return all(
+            w.right <= line.words[0].left or w.left >= line.words[-1].right for w in self.words
+        )
+
+
+def rows(pages: list[OcrPage]) -> list[Row]:
+    """Every page's lines merged into rows, top to bottom, page after page."""
+    result: list[Row] = []
+    for number, page in enumerate(pages, start=1):
+        page_rows: list[Row] = []
+        for line in sorted(page.lines, key=lambda item: item.top):
+            if not line.words:
+                continue
+            for row in reversed(page_rows[-3:]):
+                if row._accepts(line):
+                    row.words = sorted([*row.words, *line.words], key=lambda w: w.left)
+                    break
+            else:
+                page_rows.append(Row(list(line.words), number))
+        result.extend(page_rows)
+    return result
