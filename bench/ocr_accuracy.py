@@ -1,7 +1,7 @@
 """Receipt extraction accuracy and speed on the SROIE dev receipts (prints figures; not a test).
 
     .venv/bin/python bench/ocr_accuracy.py [--dataset DIR] [--show-misses]
-        [--no-clean-borders] [--no-rescale] [--threshold]
+        [--no-clean-borders] [--rescale] [--threshold]
 
 Runs ``extract_receipt`` on every ``<id>.jpg`` of the dataset (default: ``sroie-dev`` in the
 ``shared/datasets`` folder beside the checkout) and compares with its ``<id>.json`` after
@@ -84,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--show-misses", action="store_true", help="print each wrong field")
     parser.add_argument("--no-clean-borders", action="store_true")
-    parser.add_argument("--no-rescale", action="store_true")
+    parser.add_argument("--rescale", action="store_true")
     parser.add_argument("--threshold", action="store_true")
     args = parser.parse_args(argv)
     steps = Preprocessing(
         clean_borders=not args.no_clean_borders,
-        rescale=not args.no_rescale,
+        rescale=args.rescale,
         threshold=args.threshold,
     )
     images = sorted(args.dataset.glob("*.jpg"))
@@ -98,8 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     hits = dict.fromkeys(TARGETS, 0)
     seconds = []
+    empty_totals = []
     for image in images:
         truth = json.loads(image.with_suffix(".json").read_text(encoding="utf-8"))
+        if truth_amount(truth.get("total", "")) is None:
+            empty_totals.append(image.stem)
         started = time.perf_counter()
         found = extract_receipt(image.read_bytes(), filename=image.name, steps=steps)
         seconds.append(time.perf_counter() - started)
@@ -110,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  miss {image.stem} {field}: got {value!s:.60} want {truth.get(field)!r}")
     count = len(images)
     print(f"receipts: {count} ({args.dataset.name}), steps: {steps}")
+    if empty_totals:
+        print(f"ground truth without a total (scored as 'no total'): {', '.join(empty_totals)}")
     for field, target in TARGETS.items():
         accuracy = hits[field] / count
         print(f"{field:<8} {hits[field]:>3}/{count}  {accuracy:6.1%}  (target {target:.0%})")

@@ -48,7 +48,7 @@ _TOTAL: Final = re.compile(r"t\s?[o0]\s?t\s?a\s?[l1i]|\bamount\b|\bjumlah\b", re
 _NOT_TOTAL: Final = re.compile(
     r"sub[\s-]?t[o0]tal|taxable|\bqty\b|quantity|\bitems?\b|\bexcl|\bexclud|\bbefore\b|"
     r"adjust|discount|saving|\bchange\b|\btender|\bcash\b|\bpoints?\b|\b0%|\bzero\b|"
-    r"supplies|\bgst\b\s*[:(]|total\s*(?:gst|tax|vat|sst)|summary",
+    r"supplies|^\W*(?:gst|tax|vat|sst)\b|total\s*(?:gst|tax|vat|sst)|summary",
     re.IGNORECASE,
 )
 _TAX: Final = re.compile(r"\b(?:gst|vat|sst|tax)\b", re.IGNORECASE)
@@ -121,8 +121,36 @@ def find_total(rows: list[Row]) -> Found | None:
     plausible = [c for c in candidates if c[1] * 2 >= largest]
     tier, _, _, amount = max(plausible, key=lambda c: (c[0], c[1], c[2]))
     confidence = amount.conf * (0.95 if tier == 2 else 0.85)
+    amount, confidence = _cross_checked(rows, amount, confidence, [c[3] for c in plausible])
     currency = amount.currency or receipt_currency(rows)
-    return Found(amount.value, currency, round(confidence, 3))
+    return Found(amount.value, currency, round(min(confidence, 0.99), 3))
+
+
+def _cross_checked(
+    rows: list[Row], chosen: Amount, confidence: float, others: list[Amount]
+) -> tuple[Amount, float]:
+    """The total checked against the payment rows, which OCR reads independently: the cash
+    paid (when no change was given) or cash minus change. A chosen total they confirm is
+    surer; one they contradict gives way to another total row they confirm, or to cash minus
+    change when that was read with more confidence (a misread digit is the usual cause)."""
+    cash = _labelled_amount(rows, _CASH)
+    change = _labelled_amount(rows, _CHANGE)
+    witnesses: list[Amount] = []
+    if cash and change and cash.value > change.value:
+        paid = cash.value - change.value
+        witnesses.append(Amount(paid, cash.currency, min(cash.conf, change.conf)))
+    elif cash and not change:
+        witnesses.append(cash)
+    confirmed = {witness.value for witness in witnesses}
+    if not witnesses or chosen.value in confirmed:
+        return chosen, confidence * (1.1 if witnesses else 1.0)
+    for other in others:
+        if other.value in confirmed:
+            return other, other.conf * 0.9
+    best_witness = max(witnesses, key=lambda witness: witness.conf)
+    if cash and change and best_witness.conf > chosen.conf:
+        return best_witness, best_witness.conf * 0.7
+    return chosen, confidence * 0.9
 
 
 _CASH: Final = re.compile(r"\b(?:cash|tendered|paid)\b", re.IGNORECASE)
