@@ -57,5 +57,12 @@ chart-check: install tools ## helm lint, render and validate the chart for every
 e2e-kind: install tools ## the end-to-end scenario on a kind cluster (needs Docker and kind; not on CI)
 	scripts/e2e-kind.sh
 
+# tests/cluster/control_plane.py: scripts/build-control-plane.sh (a no-op once built; a cold
+# build takes about 6 minutes and needs Go), then etcd, kube-apiserver and
+# kube-controller-manager on 127.0.0.1 until Ctrl-C.
+.PHONY: cluster-up
+cluster-up: install ## a real Kubernetes control plane (RBAC, CEL, Job controller) on 127.0.0.1 until Ctrl-C
+	$(PY) -m tests.cluster.control_plane
+
 clean: ## remove the virtualenv, caches and local data
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .coverage var
