@@ -112,10 +112,13 @@ class WorkerPool:
     def _watch(self) -> None:
         next_recovery = time.monotonic() + RECOVER_EVERY_SECONDS
         while not self._stopping.wait(MONITOR_SECONDS):
-            self._replace_dead()
-            if time.monotonic() >= next_recovery:
-                self._recover()
-                next_recovery = time.monotonic() + RECOVER_EVERY_SECONDS
+            try:
+                self._replace_dead()
+                if time.monotonic() >= next_recovery:
+                    self._recover()
+                    next_recovery = time.monotonic() + RECOVER_EVERY_SECONDS
+            except Exception:  # the keeper itself must not die: log it and keep watching
+                log.exception("the worker pool's watch failed; watching on")
 
     def _replace_dead(self) -> None:
         now = time.monotonic()

@@ -194,13 +194,19 @@ class AttemptWatch:
                 return WatchEnding.CANCELLED
             if lease is Lease.LOST:
                 return WatchEnding.LOST
-        elif self.lifecycle.cancel_requested(self.claim.job.id):
+        elif self._cancel_requested():
             return WatchEnding.CANCELLED
         if now >= deadline:
             return WatchEnding.TIMED_OUT
         if self.stop.is_set():
             return WatchEnding.SHUTDOWN
         return None
+
+    def _cancel_requested(self) -> bool:
+        try:
+            return self.lifecycle.cancel_requested(self.claim.job.id)
+        except StorageError:  # unreadable for now: the next renewal asks again
+            return False
 
     def _renew(self) -> Lease:
         job, attempt = self.claim.job, self.claim.attempt
