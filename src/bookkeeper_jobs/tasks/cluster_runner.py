@@ -17,6 +17,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from urllib3.exceptions import HTTPError
+
+from bookkeeper_jobs.errors import BookkeeperJobsError
 from bookkeeper_jobs.jobs import utcnow
 from bookkeeper_jobs.lifecycle import (
     KUBERNETES_POD_BACKOFF,
@@ -50,12 +53,20 @@ class StatusPatchSink:
 
     def write_progress(self, progress: int, message: str) -> None:
         event = Progress(attempt=self.attempt, progress=progress, text=message)
-        self._stop = self._stop or self.writer.apply(event) is None
+        try:
+            self._stop = self._stop or self.writer.apply(event) is None
+        except (BookkeeperJobsError, HTTPError, OSError) as exc:
+            # Progress is best effort: an API server hiccup must not fail the task.
+            log.warning("%s: progress not written (%s)", self.writer.ref, exc)
 
     def cancel_requested(self) -> bool:
         if not self._stop and time.monotonic() - self._checked_at >= CANCEL_CHECK_SECONDS:
             self._checked_at = time.monotonic()
-            resource = self.writer.read()
+            try:
+                resource = self.writer.read()
+            except (BookkeeperJobsError, HTTPError, OSError) as exc:
+                log.warning("%s: cancel flag not read (%s)", self.writer.ref, exc)
+                return self._stop
             self._stop = resource is None or bool(resource["spec"].get("cancelRequested"))
         return self._stop
 
