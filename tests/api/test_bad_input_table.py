@@ -217,7 +217,8 @@ def test_a_json_body_over_the_upload_limit_is_a_413_before_it_is_read(
         CATEGORIZE, content=b" " * (21 * MIB), headers={"Content-Type": "application/json"}
     )
 
-    assert "byte limit" in detail_of(response, 413)
+    detail = detail_of(response, 413)
+    assert detail.startswith("body: ") and "byte limit" in detail, "it names the body, not a file"
 
 
 # -- query parameters and headers ---------------------------------------------------------------

@@ -161,22 +161,25 @@ class UploadSizeLimit:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length", b"0")
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"0")
+        # The field to name: an upload's file, or a JSON route's whole body.
+        field = "file" if headers.get(b"content-type", b"").startswith(b"multipart/") else "body"
         if length.isdigit() and int(length) > self.max_bytes:
             response = JSONResponse(
-                {"detail": self._detail()},
+                {"detail": self._detail(field)},
                 status_code=status.HTTP_413_CONTENT_TOO_LARGE,
                 headers={"Connection": "close"},
             )
             await response(scope, receive, send)
             return
-        await self.app(scope, self._capped(receive), send)
+        await self.app(scope, self._capped(receive, field), send)
 
-    def _detail(self) -> str:
+    def _detail(self, field: str) -> str:
         limit = self.max_bytes - MULTIPART_OVERHEAD
-        return f"file: request body is larger than the {limit} byte limit"
+        return f"{field}: request body is larger than the {limit} byte limit"
 
-    def _capped(self, receive: Receive) -> Receive:
+    def _capped(self, receive: Receive, field: str) -> Receive:
         received = 0
 
         async def capped_receive() -> Message:
@@ -188,7 +191,7 @@ class UploadSizeLimit:
                     # FastAPI re-raises an HTTPException from reading the body as it is.
                     raise HTTPException(
                         status.HTTP_413_CONTENT_TOO_LARGE,
-                        detail=self._detail(),
+                        detail=self._detail(field),
                         headers={"Connection": "close"},
                     )
             return message

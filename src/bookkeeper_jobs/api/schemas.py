@@ -12,7 +12,10 @@ from bookkeeper_jobs.jobs import Condition, Job, JobPhase, StatusFields
 
 class JobStarted(BaseModel):
     job_id: str
-    status: JobPhase = Field(description="`pending` for a new job.")
+    status: JobPhase = Field(
+        description="`pending` for a new job; an Idempotency-Key replay answers the job's "
+        "status now."
+    )
 
 
 class JobView(StatusFields[Condition]):
