@@ -7,34 +7,17 @@ middles fall inside each other's height and whose words do not overlap are one r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from bookkeeper_jobs.receipts.ocr import Line, OcrPage, Word
+from bookkeeper_jobs.receipts.ocr import Line, OcrPage
 
 
 @dataclass
-class Row:
-    """Words printed on one row of the receipt, left to right."""
+class Row(Line):
+    """Words printed on one row of the receipt, left to right (tesseract's lines of one
+    printed row joined): a line's text, extent and confidence, and its page."""
 
-    words: list[Word] = field(default_factory=list)
     page: int = 1
-
-    @property
-    def text(self) -> str:
-        return " ".join(word.text for word in self.words)
-
-    @property
-    def top(self) -> int:
-        return min(w.top for w in self.words)
-
-    @property
-    def bottom(self) -> int:
-        return max(w.bottom for w in self.words)
-
-    @property
-    def conf(self) -> float:
-        """Mean word confidence, 0-1."""
-        return sum(w.conf for w in self.words) / len(self.words) / 100 if self.words else 0.0
 
     def label_text(self) -> str:
         """The text the row's label is read from (the whole row)."""
