@@ -21,18 +21,21 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A fresh tmpfs of :data:`SMALL_DISK`, unmounted after the test."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK}", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        reason = f"cannot mount a tmpfs here: {mounted.stderr.strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the fault suite needs root under CI=true: {reason}")
-        pytest.skip(reason)
+    tmpfs = ["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK}", "tmpfs", str(mount_point)]
+    yield from mounted(mount_point, [tmpfs], "cannot mount a tmpfs here")
+
+
+def mounted(mount_point: Path, steps: list[list[str]], failure: str) -> Iterator[Path]:
+    """Run the mount ``steps``, yield ``mount_point``, unmount it. A step that fails (not
+    root) skips the test, or fails it under ``CI=true``."""
     try:
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                reason = f"{failure}: {done.stderr.strip()}"
+                if os.environ.get("CI") == "true":
+                    pytest.fail(f"the fault suite needs root under CI=true: {reason}")
+                pytest.skip(reason)
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)

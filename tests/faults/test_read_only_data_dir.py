@@ -3,13 +3,14 @@ refuses to start with one line saying so, instead of a traceback or a half-start
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from .conftest import mounted
 
 BKJOBS = str(Path(sys.executable).parent / "bkjobs")
 
@@ -25,18 +26,7 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
         ["mount", "--bind", str(source), str(mount_point)],
         ["mount", "-o", "remount,bind,ro", str(mount_point)],
     ]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            subprocess.run(["umount", "-l", str(mount_point)], check=False)
-            reason = f"cannot make a read-only mount here: {done.stderr.strip()}"
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"the fault suite needs root under CI=true: {reason}")
-            pytest.skip(reason)
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    yield from mounted(mount_point, steps, "cannot make a read-only mount here")
 
 
 def test_serve_on_a_read_only_data_dir_refuses_with_one_line(read_only_dir: Path) -> None:
