@@ -7,7 +7,7 @@ work), ``ocr`` (tesseract words and boxes), ``layout`` (printed rows), then the 
 ``amounts``, ``dates`` and ``company``.
 """
 
-from bookkeeper_jobs.receipts.extract import extract_receipt
+from bookkeeper_jobs.receipts.extract import Step, StepCallback, extract_receipt
 from bookkeeper_jobs.receipts.loading import ACCEPTED_TYPES, MAX_PAGE_PIXELS, MAX_PAGES
 from bookkeeper_jobs.receipts.model import ReceiptExtraction
 from bookkeeper_jobs.receipts.ocr import INSTALL_HINT, tesseract_available
@@ -18,6 +18,8 @@ __all__ = [
     "MAX_PAGES",
     "MAX_PAGE_PIXELS",
     "ReceiptExtraction",
+    "Step",
+    "StepCallback",
     "extract_receipt",
     "tesseract_available",
 ]
