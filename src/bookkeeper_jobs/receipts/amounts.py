@@ -5,6 +5,10 @@ PAYABLE``, ``AMOUNT DUE``, ``ROUNDING``...), not on a row that only looks like o
 TOTAL``, ``TOTAL QTY``, ``TOTAL GST``, ``TOTAL ... EXCL``). Final labels (net, grand,
 payable, due, rounded) beat a plain "total"; within one kind the largest amount wins, because a
 receipt lists the parts (excluding tax, before rounding up) before the whole.
+
+The payment rows (cash, change, rounding) and the subtotal are read independently of the
+total row, so they check it: a total they confirm is surer, and a total row they contradict
+gives way to another reading they agree on (one misread digit is the usual cause).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ _CURRENCIES: Final = {
     "$": "$",
 }
 """Printed currency -> ISO 4217 code; a bare ``$`` stays ``$`` (which dollar is unknown)."""
+
+_ONE_DECIMAL_AT_END: Final = re.compile(r"(?<![\d.,])(?P<units>\d{1,7})[.,](?P<tenth>\d)\W*$")
+"""``174.9`` ending a row: a total whose last zero the printer dropped or OCR lost."""
 
 _FINAL_TOTAL: Final = re.compile(
     r"\b(?:n[ea]tt?|grand|payable|amount\s+due|total\s+due|balance\s+due|rounded|"
@@ -108,11 +115,10 @@ def find_total(rows: list[Row]) -> Found | None:
         label = row.label_text()
         if not (_TOTAL.search(label) or _FINAL_TOTAL.search(label)) or _NOT_TOTAL.search(label):
             continue
-        values = amounts(row)
-        if not values:
+        best = _total_amount(row)
+        if best is None:
             continue
         tier = 2 if _FINAL_TOTAL.search(label) else 1
-        best = values[-1]
         candidates.append((tier, best.value, index, best))
     if not candidates:
         return _unlabelled_total(rows)
@@ -126,13 +132,28 @@ def find_total(rows: list[Row]) -> Found | None:
     return Found(amount.value, currency, round(min(confidence, 0.99), 3))
 
 
+def _total_amount(row: Row) -> Amount | None:
+    """The amount a total row states: its last amount, else a one-decimal amount ending the
+    row (``NET TOTAL 174.9``), less sure, since a total has cents."""
+    values = amounts(row)
+    if values:
+        return values[-1]
+    match = _ONE_DECIMAL_AT_END.search(row.text)
+    if match is None:
+        return None
+    value = Decimal(f"{match['units']}.{match['tenth']}0")
+    return Amount(value, None, row.conf_of(match.start(), match.end()) * 0.8)
+
+
 def _cross_checked(
     rows: list[Row], chosen: Amount, confidence: float, others: list[Amount]
 ) -> tuple[Amount, float]:
     """The total checked against the payment rows, which OCR reads independently: the cash
-    paid (when no change was given) or cash minus change. A chosen total they confirm is
-    surer; one they contradict gives way to another total row they confirm, or to cash minus
-    change when that was read with more confidence (a misread digit is the usual cause)."""
+    paid (when no change was given) or cash minus change, and that sum plus or minus a
+    printed rounding adjustment (cash settles the rounded total). A chosen total they
+    confirm is surer; one they contradict gives way to another total row they confirm, then
+    to a subtotal they confirm (nothing was added to it), or to cash minus change when that
+    was read with more confidence (a misread digit is the usual cause)."""
     cash = _labelled_amount(rows, _CASH)
     change = _labelled_amount(rows, _CHANGE)
     witnesses: list[Amount] = []
@@ -141,10 +162,11 @@ def _cross_checked(
         witnesses.append(Amount(paid, cash.currency, min(cash.conf, change.conf)))
     elif cash and not change:
         witnesses.append(cash)
-    confirmed = {witness.value for witness in witnesses}
+    confirmed = {witness.value for witness in witnesses} | _rounded_both_ways(rows, witnesses)
     if not witnesses or chosen.value in confirmed:
         return chosen, confidence * (1.1 if witnesses else 1.0)
-    for other in others:
+    subtotal = _labelled_amount(rows, _SUBTOTAL)
+    for other in [*others, *([subtotal] if subtotal else [])]:
         if other.value in confirmed:
             return other, other.conf * 0.9
     best_witness = max(witnesses, key=lambda witness: witness.conf)
@@ -153,9 +175,23 @@ def _cross_checked(
     return chosen, confidence * 0.9
 
 
+def _rounded_both_ways(rows: list[Row], witnesses: list[Amount]) -> set[Decimal]:
+    """Each payment witness plus and minus the printed rounding adjustment (its sign is
+    printed inconsistently, or lost by OCR)."""
+    steps: set[Decimal] = set()
+    for row in rows:
+        if _ROUNDING.search(row.text):
+            steps.update(Decimal(f"0.{cents}") for cents in _CENTS_ONLY.findall(row.text))
+    steps.discard(Decimal("0.00"))
+    return {w.value + sign * step for w in witnesses for step in steps for sign in (1, -1)}
+
+
 _CASH: Final = re.compile(r"\b(?:cash|tendered|paid)\b", re.IGNORECASE)
 _CHANGE: Final = re.compile(r"\b(?:change|balance)\b", re.IGNORECASE)
 _SUBTOTAL: Final = re.compile(r"sub[\s-]?t[o0]tal", re.IGNORECASE)
+_ROUNDING: Final = re.compile(r"\bround(?:ing|ed)?\b", re.IGNORECASE)
+_CENTS_ONLY: Final = re.compile(r"(?<![\d.,])0?[.,](\d\d)(?![\d.,])")
+"""A rounding adjustment: under one unit, signed or not (``-0.02``, ``0.01``)."""
 
 
 def _labelled_amount(rows: list[Row], label: re.Pattern[str]) -> Amount | None:

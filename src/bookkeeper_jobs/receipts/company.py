@@ -28,6 +28,8 @@ _TRADE: Final = re.compile(
     re.IGNORECASE,
 )
 _MISREAD_SDN_BHD: Final = re.compile(r"\b[S5][DO0][NM]\.?\s+[BE8][HN][DO0]\b", re.IGNORECASE)
+_MISREAD_S_B: Final = re.compile(r"(?<![\w/])[5S]{1,2}\s?/\s?[B8](?![\w/])")
+"""``S/B`` (Sdn Bhd) as OCR misreads it: ``5/B``, ``5S/B``, ``S/8``."""
 _MISREAD_OPEN_BRACKET: Final = re.compile(r"(?<![(\w])C([A-Z]{1,2})\)")
 _STRAY_MARKS: Final = re.compile(r"[\'\"\u2018\u2019\u201c\u201d|]")
 _LEGAL_FORM_START: Final = re.compile(
@@ -56,9 +58,10 @@ class FoundCompany:
 def clean_name(text: str) -> str:
     """The name as printed, without what follows its legal form (a bracketed registration
     number, a branch), stray quote marks, and with common OCR misreadings of the legal form
-    (``SON EHD`` for ``SDN BHD``, ``CM)`` for ``(M)``) put right."""
+    (``SON EHD`` for ``SDN BHD``, ``5/B`` for ``S/B``, ``CM)`` for ``(M)``) put right."""
     text = _STRAY_MARKS.sub("", text)
     text = _MISREAD_SDN_BHD.sub(_sdn_bhd, text)
+    text = _MISREAD_S_B.sub("S/B", text)
     text = _MISREAD_OPEN_BRACKET.sub(r"(\1)", text)
     text = _TRAILING_REGISTRATION.sub("", text)
     legal_forms = list(_LEGAL.finditer(text))

@@ -3,6 +3,9 @@
 Numeric dates are read day first (``03/04/18`` is 3 April), as most of the world prints them,
 unless only the month-first reading is a valid date. Two-digit years are 2000-2099. A date far
 from today (before 1990, or more than a year ahead) is an OCR error, not a receipt date.
+
+OCR sometimes loses the separator between day and month (``2509/2017`` for ``25/09/2017``);
+such a glued date is read only when it is valid, and ranks below any date printed whole.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ _NUMERIC_YMD: Final = re.compile(
 _NUMERIC_DMY: Final = re.compile(
     rf"(?<!\d)(?P<a>\d{{1,2}})(?P<s>{_SEP})(?P<b>\d{{1,2}})(?P=s)(?P<y>\d{{4}}|\d{{2}})(?!\d)"
 )
+_GLUED_DMY: Final = re.compile(
+    rf"(?<![\d/.\-])(?P<a>\d{{2}})(?P<b>\d{{2}})(?P<s>{_SEP})(?P<y>(?:19|20)?\d\d)(?![\d/.\-])"
+)
+"""A day-month-year date whose first separator OCR lost."""
 _NAMED: Final = re.compile(
     rf"(?<![a-z\d])(?P<d>\d{{1,2}})(?:st|nd|rd|th)?[\s\-/.]*(?P<m>{_MONTH_NAME})[a-z]*\.?[\s\-/.,]*"
     rf"(?P<y>\d{{4}}|\d{{2}})(?!\d)",
@@ -98,9 +105,7 @@ def dates_in(text: str, today: dt.date) -> list[tuple[dt.date, int, int]]:
         if value:
             found.append((value, match.start(), match.end()))
     for match in _NUMERIC_DMY.finditer(text):
-        a, b, year = int(match["a"]), int(match["b"]), _year(match["y"])
-        year = _repaired_year(year, today)
-        value = _date(year, b, a, today) or _date(year, a, b, today)
+        value = _day_first(match, today)
         if value:
             found.append((value, match.start(), match.end()))
     for pattern in (_NAMED, _NAMED_US):
@@ -112,21 +117,40 @@ def dates_in(text: str, today: dt.date) -> list[tuple[dt.date, int, int]]:
     return sorted(found, key=lambda item: item[1])
 
 
+def glued_dates_in(text: str, today: dt.date) -> list[tuple[dt.date, int, int]]:
+    """Dates whose day-month separator OCR lost (``2509/2017``), day first only."""
+    found = []
+    for match in _GLUED_DMY.finditer(text):
+        year = _repaired_year(_year(match["y"]), today)
+        value = _date(year, int(match["b"]), int(match["a"]), today)
+        if value:
+            found.append((value, match.start(), match.end()))
+    return found
+
+
+def _day_first(match: re.Match[str], today: dt.date) -> dt.date | None:
+    a, b, year = int(match["a"]), int(match["b"]), _year(match["y"])
+    year = _repaired_year(year, today)
+    return _date(year, b, a, today) or _date(year, a, b, today)
+
+
 def find_date(rows: list[Row], today: dt.date | None = None) -> FoundDate | None:
-    """The receipt date: on a row labelled date if there is one, else the first date."""
+    """The receipt date: on a row labelled date if there is one, else the first date; a
+    glued date (see the module) only when no date is printed whole."""
     today = today or dt.date.today()
     best: tuple[float, int, dt.date, float] | None = None
     for index, row in enumerate(rows):
         text = row.text
-        for value, start, end in dates_in(text, today):
-            labelled = bool(_DATE_LABEL.search(text))
-            other = bool(_OTHER_DATE.search(text))
-            score = (2.0 if labelled else 1.0) - (1.5 if other else 0.0)
-            conf = row.conf_of(start, end)
-            key = (score, -index, value, conf)
+        labelled = bool(_DATE_LABEL.search(text))
+        other = bool(_OTHER_DATE.search(text))
+        score = (2.0 if labelled else 1.0) - (1.5 if other else 0.0)
+        readings = [(d, start, end, score) for d, start, end in dates_in(text, today)]
+        readings += [(d, s, e, score - 2.0) for d, s, e in glued_dates_in(text, today)]
+        for value, start, end, rank in readings:
+            key = (rank, -index, value, row.conf_of(start, end))
             if best is None or key[:2] > best[:2]:
                 best = key
     if best is None:
         return None
     score, _, value, conf = best
-    return FoundDate(value, round(conf * (0.95 if score >= 2 else 0.8), 3))
+    return FoundDate(value, round(conf * (0.95 if score >= 2 else 0.8 if score >= 0 else 0.5), 3))

@@ -102,3 +102,68 @@ def test_company(lines: list[str], expected: str) -> None:
 
 def test_clean_name_keeps_printed_dots() -> None:
     assert clean_name("SANJUNG REALITI SDN. BHD. (1234-X)") == "SANJUNG REALITI SDN. BHD."
+
+
+def test_a_total_printed_with_one_decimal_keeps_its_cents() -> None:
+    total = find_total(receipt("1 SUB TOTAL 159,00", "NET TOTAL 174.9", "CHANGE 25.10"))
+    assert total is not None
+    assert total.value == Decimal("174.90")
+
+
+def test_a_total_row_the_payment_contradicts_gives_way_to_the_subtotal_it_confirms() -> None:
+    rows = receipt(
+        "SUBTOTAL 38.37",
+        "TOTAL (GST INCL) 36.37",
+        "CASH 40.35",
+        "ROUNDING ADJUSTMENTS 0.02",
+        "CHANGE DUE 2.00",
+    )
+    total = find_total(rows)
+    assert total is not None
+    assert total.value == Decimal("38.37")
+
+
+def test_a_total_the_payment_confirms_after_rounding_stays() -> None:
+    rows = receipt(
+        "SUBTOTAL 35.00",
+        "TOTAL 38.37",
+        "ROUNDING ADJ -0.02",
+        "CASH 40.35",
+        "CHANGE 2.00",
+    )
+    total = find_total(rows)
+    unchecked = find_total(rows[:2])
+    assert total is not None
+    assert unchecked is not None
+    assert total.value == unchecked.value == Decimal("38.37")
+    assert total.confidence > unchecked.confidence
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (["VEN Date: 25/29/2017", "DD: 2509/2017 12:12"], dt.date(2017, 9, 25)),
+        (["Ref 1203/2018", "Date: 05/06/2019"], dt.date(2019, 6, 5)),
+    ],
+)
+def test_a_date_whose_separator_ocr_lost_is_read_only_without_a_whole_one(
+    lines: list[str], expected: dt.date
+) -> None:
+    found = find_date(receipt(*lines), TODAY)
+    assert found is not None
+    assert found.value == expected
+
+
+def test_a_glued_date_is_less_sure_than_a_whole_one() -> None:
+    glued = find_date(receipt("DD: 2509/2017"), TODAY)
+    whole = find_date(receipt("DD: 25/09/2017"), TODAY)
+    assert glued is not None
+    assert whole is not None
+    assert glued.confidence < whole.confidence
+
+
+@pytest.mark.parametrize("printed", ["99 SPEED MART 5S/B (519537-X)", "99 SPEED MART 5/B"])
+def test_misread_s_b_is_put_right(printed: str) -> None:
+    found = find_company(receipt(printed, "LOT P.T. 2811, JALAN ANGSA,"))
+    assert found is not None
+    assert found.value == "99 SPEED MART S/B"
