@@ -42,6 +42,12 @@ class ArtifactStore:
         """Where the error report of the upload ``artifact_id`` is kept (deleted with it)."""
         return self.path(artifact_id).with_name(f"{artifact_id}{REPORT_SUFFIX}")
 
+    @property
+    def receipts(self) -> ArtifactStore:
+        """Where receipt files are kept: as long as their receipt, so outside the folders the
+        sweep of finished jobs' uploads looks at."""
+        return ArtifactStore(self.root / RECEIPTS_FOLDER)
+
     def delete(self, artifact_id: str) -> None:
         self.path(artifact_id).unlink(missing_ok=True)
         self.report_path(artifact_id).unlink(missing_ok=True)
@@ -49,27 +55,40 @@ class ArtifactStore:
     async def save_stream(self, chunks: AsyncIterator[bytes], *, max_bytes: int) -> str:
         """Write ``chunks`` to a new artifact; nothing is left behind if it is too large or
         the disk fails (full, read-only): that is a :class:`StorageError`."""
+        size = 0
+        with self._new_artifact() as (artifact_id, out):
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ArtifactTooLargeError(max_bytes)
+                out.write(chunk)
+        return artifact_id
+
+    def save_bytes(self, data: bytes) -> str:
+        """Write ``data`` (already read and checked) to a new artifact, as ``save_stream``."""
+        with self._new_artifact() as (artifact_id, out):
+            out.write(data)
+        return artifact_id
+
+    @contextlib.contextmanager
+    def _new_artifact(self) -> Iterator[tuple[str, BinaryIO]]:
+        """A new artifact's id and its file open for writing: on disk under that id (synced,
+        before any answer refers to it) when the block ends, gone if the block fails."""
         artifact_id = secrets.token_hex(16)
         final = self.path(artifact_id)
         partial = final.with_suffix(".part")
-        size = 0
         try:
             with disk_errors():
                 final.parent.mkdir(parents=True, exist_ok=True)
                 with partial.open("wb") as out:
-                    async for chunk in chunks:
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise ArtifactTooLargeError(max_bytes)
-                        out.write(chunk)
+                    yield artifact_id, out
                     out.flush()
-                    os.fsync(out.fileno())  # on disk before the 202 that refers to it
+                    os.fsync(out.fileno())
                 os.replace(partial, final)
                 _fsync_directory(final.parent)
         finally:
             with contextlib.suppress(OSError):
                 partial.unlink(missing_ok=True)
-        return artifact_id
 
     def delete_unreferenced(self, referenced: set[str], *, older_than: datetime) -> int:
         """Delete stored files no job refers to, last written before ``older_than``: uploads
@@ -105,6 +124,7 @@ class ArtifactStore:
 
 
 PROBE_BYTES = 4096
+RECEIPTS_FOLDER = "receipts"
 REPORT_SUFFIX = ".errors.csv"
 
 

@@ -32,7 +32,12 @@ from pydantic import (
 )
 
 from bookkeeper_jobs.errors import UnknownJobTypeError
-from bookkeeper_jobs.results import BulkApproveResult, CategorizeResult, UploadAndCategorizeResult
+from bookkeeper_jobs.results import (
+    BulkApproveResult,
+    CategorizeResult,
+    OcrResult,
+    UploadAndCategorizeResult,
+)
 
 MAX_TRANSACTION_IDS = 10_000
 
@@ -176,6 +181,16 @@ class UploadAndCategorizeSpec(JobSpecBase):
     filename: str = Field(max_length=255, description="The uploaded file's name, for messages")
 
 
+RECEIPT_ID_PATTERN = r"^rcpt-[a-f0-9]{20}$"
+
+
+class OcrSpec(JobSpecBase):
+    type: Literal["ocr"] = "ocr"
+    receipt_id: str = Field(
+        pattern=RECEIPT_ID_PATTERN, description="The receipt to read (from `POST /api/receipts`)."
+    )
+
+
 CATEGORIZE = register_job_type(
     JobTypeInfo(
         name="categorize",
@@ -202,6 +217,17 @@ UPLOAD_AND_CATEGORIZE = register_job_type(
         result=UploadAndCategorizeResult,
         task="bookkeeper_jobs.tasks.upload:upload_and_categorize",
         summary="Import a bank statement into the ledger, then categorize its transactions.",
+        json_route=False,
+    )
+)
+OCR = register_job_type(
+    JobTypeInfo(
+        name="ocr",
+        spec=OcrSpec,
+        result=OcrResult,
+        task="bookkeeper_jobs.tasks.ocr:read_receipt",
+        summary="Read an uploaded receipt (vendor, date, total, tax) with OCR, then match it to "
+        "a transaction of the company.",
         json_route=False,
     )
 )

@@ -8,6 +8,10 @@ exactly what the tasks returned as plain dicts before the models existed: the up
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -113,4 +117,36 @@ class UploadAndCategorizeResult(_Result):
         default=None,
         exclude_if=_is_none,  # absent when cancelled: nothing was categorized
         description="How the imported rows were categorized; absent when cancelled.",
+    )
+
+
+class OcrResult(_Result):
+    """The result of an ``ocr`` job: the fields read and the match, in short (the receipt,
+    ``GET /api/receipts/{receipt_id}``, has the full text, confidences and candidates)."""
+
+    receipt_id: str = Field(description="The receipt read.")
+    receipt: str = Field(description="Where to read the receipt with its extraction and match.")
+    vendor: str | None = Field(default=None, description="The vendor's name as printed.")
+    date: dt.date | None = Field(default=None, description="The receipt's date.")
+    total: Decimal | None = Field(default=None, description="The amount paid.")
+    currency: str | None = Field(default=None, description="ISO 4217 code, or the symbol.")
+    tax: Decimal | None = Field(default=None, description="Tax, when printed.")
+    confidence: dict[str, float] = Field(
+        default_factory=dict, description="0-1 per field found (vendor is `company`)."
+    )
+    pages: int = Field(default=0, ge=0, description="Pages read.")
+    match_status: Literal["matched", "ambiguous", "unmatched"] | None = Field(
+        default=None,
+        description="Whether a transaction of the company matched; absent when cancelled.",
+    )
+    matched_transaction_id: str | None = Field(
+        default=None, description="The transaction the receipt matched (`matched` only)."
+    )
+    match_score: float | None = Field(
+        default=None, description="0-1: the best candidate's score, when there was one."
+    )
+    cancelled: bool = Field(
+        default=False,
+        exclude_if=_is_false,
+        description="Present and true when the job stopped between pages on a cancel request.",
     )

@@ -57,9 +57,14 @@ def test_openapi_shows_each_job_types_body_and_result_model(client: httpx.Client
         {"$ref": "#/components/schemas/CategorizeResult"},
         {"$ref": "#/components/schemas/BulkApproveResult"},
         {"$ref": "#/components/schemas/UploadAndCategorizeResult"},
+        {"$ref": "#/components/schemas/OcrResult"},
         {"type": "null"},
     ]
-    assert view["type"]["enum"] == ["categorize", "bulk-approve", "upload-and-categorize"]
+    assert view["type"]["enum"] == ["categorize", "bulk-approve", "upload-and-categorize", "ocr"]
+    ocr = document["paths"]["/api/jobs/ocr"]["post"]["requestBody"]["content"]
+    file_path = schemas[ocr["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert file_path["properties"]["file_path"]["deprecated"] is True
+    assert "never read" in file_path["properties"]["file_path"]["description"]
     assert "status" in view and "phase" not in view, "the seed contract's name for the phase"
     categorized = schemas["CategorizeResult"]["properties"]["categorized"]
     assert categorized["type"] == "integer" and categorized["description"]
@@ -69,6 +74,11 @@ STATUSES = {
     ("post", "/api/jobs/categorize"): {"202", "401", "403", "409", "413", "422"},
     ("post", "/api/jobs/bulk-approve"): {"202", "401", "403", "409", "413", "422"},
     ("post", "/api/jobs/upload-and-categorize"): {"202", "401", "403", "409", "413", "422"},
+    ("post", "/api/jobs/ocr"): {"202", "400", "401", "403", "404", "409", "413", "422", "503"},
+    ("post", "/api/receipts"): {"201", "401", "403", "413", "415", "422", "503", "507"},
+    ("get", "/api/receipts/{receipt_id}"): {"200", "401", "404", "503"},
+    ("get", "/api/receipts/{receipt_id}/file"): {"200", "401", "404", "503"},
+    ("get", "/api/companies/{company_id}/receipts"): {"200", "400", "401", "403", "422", "503"},
     ("get", "/api/jobs/{job_id}"): {"200", "304", "401", "404"},
     ("post", "/api/jobs/{job_id}/cancel"): {"200", "401", "404", "409", "413"},
     ("get", "/api/jobs/{job_id}/events"): {"200", "401", "404"},
@@ -115,7 +125,11 @@ def test_the_statuses_a_client_gets_are_documented(
     limit = live_server.settings.max_upload_bytes
     with live_server.client(token=None) as anonymous:
         for (method, path), operation in operations(document).items():
-            url = path.format(job_id="job-00000000000000000000", company_id="c1")
+            url = path.format(
+                job_id="job-00000000000000000000",
+                company_id="c1",
+                receipt_id="rcpt-00000000000000000000",
+            )
             if operation.get("security"):
                 refused = anonymous.request(method, url)
                 assert refused.status_code == 401, (method, path)

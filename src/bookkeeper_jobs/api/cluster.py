@@ -8,6 +8,7 @@ from collections.abc import Callable
 from kubernetes import client
 
 from bookkeeper_jobs.api.deps import Services
+from bookkeeper_jobs.api.ledger_gate import LedgerGate
 from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
 from bookkeeper_jobs.api.store.watch_cache import WatchCache
 from bookkeeper_jobs.artifacts import ArtifactStore
@@ -22,9 +23,16 @@ def cluster_services(
     api = client.CustomObjectsApi(api_client or client.ApiClient(load_kube_configuration()))
     cache = WatchCache(api, settings.kubernetes_namespace)
     cache.start()
+    ledger = LedgerGate(settings, migrate=False)  # the chart's migrations Job migrates
     services = Services(
         settings=settings,
         store=KubernetesJobStore(api, cache),
         artifacts=ArtifactStore(settings.artifacts_dir),
+        ledger=ledger,
     )
-    return services, cache.stop
+
+    def stop() -> None:
+        cache.stop()
+        ledger.close()
+
+    return services, stop

@@ -27,7 +27,7 @@ class Services:
     store: JobStore
     artifacts: ArtifactStore
     ledger: LedgerGate | None = None
-    """The embedded mode's ledger (a cluster's API never touches the ledger)."""
+    """The ledger (receipts); None only in tests that run the API over a bare job store."""
 
 
 async def get_services(request: Request) -> Services:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import text
 
-from bookkeeper_jobs.errors import ServiceUnavailableError
+from bookkeeper_jobs.errors import ServiceUnavailableError, StorageError
 from bookkeeper_jobs.ledger import Ledger, task_errors
 from bookkeeper_jobs.settings import Settings
 
@@ -24,9 +26,11 @@ RETRY_SECONDS = 5.0
 
 
 class LedgerGate:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, migrate: bool | None = None) -> None:
+        """``migrate`` (default ``BKJOBS_MIGRATE_ON_START``): whether this process runs the
+        migrations; a cluster's API never does (the chart's migrations Job does)."""
         self._ledger = Ledger.from_settings(settings)
-        self._migrate = settings.migrate_on_start
+        self._migrate = settings.migrate_on_start if migrate is None else migrate
         self._pending: str | None = (
             "the ledger has not been migrated yet" if self._migrate else None
         )
@@ -55,6 +59,18 @@ class LedgerGate:
         except ServiceUnavailableError as exc:
             return str(exc)
         return None
+
+    @contextmanager
+    def use(self) -> Iterator[Ledger]:
+        """The ledger for one request. A database that is down, or not migrated yet, is a
+        :class:`StorageError` (the API answers 503 with the cause)."""
+        if not self.migrated and not self.try_migrate():
+            raise StorageError(self._pending or "the ledger is not migrated")
+        try:
+            with task_errors():
+                yield self._ledger
+        except ServiceUnavailableError as exc:
+            raise StorageError(str(exc)) from exc
 
     async def migrate_until_done(self) -> None:
         while not self.migrated:

@@ -31,6 +31,7 @@ from bookkeeper_jobs.ledger.fingerprint import (
     transaction_fingerprint,
 )
 from bookkeeper_jobs.ledger.models import accounts, categorization_rules, companies, transactions
+from bookkeeper_jobs.ledger.receipts import ReceiptBook
 from bookkeeper_jobs.ledger.records import (
     Account,
     Approval,
@@ -80,6 +81,11 @@ class Ledger:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    @property
+    def receipts(self) -> ReceiptBook:
+        """The companies' receipts (uploaded files, what OCR read, the matches)."""
+        return ReceiptBook(self)
 
     # -- companies and accounts --------------------------------------------------------
 

@@ -131,7 +131,41 @@ class CategorizationRule(Base):
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class Receipt(Base):
+    """An uploaded receipt: its file (in the artifact store, by id), what OCR read from it
+    (the extraction, with the searchable fields as columns) and the transaction it matched."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (
+        # The company's listing is newest first (keyset over created_at, id).
+        Index("ix_receipts_company_created_id", "company_id", "created_at", "id"),
+        Index("ix_receipts_company_matched_transaction", "company_id", "matched_transaction_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    artifact_id: Mapped[str] = mapped_column(String(32))
+    vendor: Mapped[str | None] = mapped_column(String(255))
+    receipt_date: Mapped[datetime.date | None] = mapped_column(Date)
+    total: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str | None] = mapped_column(String(8))
+    tax: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    extraction: Mapped[str | None] = mapped_column(Text)
+    """The whole extraction as JSON (confidences, full text, pages)."""
+    extracted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+    ocr_job_id: Mapped[str | None] = mapped_column(String(64))
+    matched_transaction_id: Mapped[str | None] = mapped_column(String(64))
+    match: Mapped[str | None] = mapped_column(Text)
+    """The match as JSON: the chosen transaction with its score, and the runner-up."""
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
 companies = Base.metadata.tables["companies"]
 accounts = Base.metadata.tables["accounts"]
 transactions = Base.metadata.tables["transactions"]
 categorization_rules = Base.metadata.tables["categorization_rules"]
+receipts = Base.metadata.tables["receipts"]

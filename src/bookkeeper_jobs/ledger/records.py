@@ -131,7 +131,7 @@ def check_rule(
         raise ValueError("min_amount is greater than max_amount")
 
 
-def _aware(value: datetime.datetime | None) -> datetime.datetime | None:
+def aware(value: datetime.datetime | None) -> datetime.datetime | None:
     # SQLite hands back naive datetimes; everything the ledger stores is UTC.
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=datetime.UTC)
@@ -139,7 +139,7 @@ def _aware(value: datetime.datetime | None) -> datetime.datetime | None:
 
 
 def transaction_from_row(row: Row[Any]) -> Transaction:
-    created_at = _aware(row.created_at)
+    created_at = aware(row.created_at)
     assert created_at is not None
     return Transaction(
         id=row.id,
@@ -152,7 +152,7 @@ def transaction_from_row(row: Row[Any]) -> Transaction:
         confidence=row.confidence,
         category_source=row.category_source,
         approval=row.approval,
-        approved_at=_aware(row.approved_at),
+        approved_at=aware(row.approved_at),
         fingerprint=row.fingerprint,
         import_job_id=row.import_job_id,
         created_at=created_at,

@@ -8,7 +8,13 @@ work), ``ocr`` (tesseract words and boxes), ``layout`` (printed rows), then the 
 """
 
 from bookkeeper_jobs.receipts.extract import Step, StepCallback, extract_receipt
-from bookkeeper_jobs.receipts.loading import ACCEPTED_TYPES, MAX_PAGE_PIXELS, MAX_PAGES
+from bookkeeper_jobs.receipts.loading import (
+    ACCEPTED_TYPES,
+    MAX_PAGE_PIXELS,
+    MAX_PAGES,
+    ReceiptFileInfo,
+    inspect_receipt,
+)
 from bookkeeper_jobs.receipts.model import ReceiptExtraction
 from bookkeeper_jobs.receipts.ocr import INSTALL_HINT, tesseract_available
 
@@ -18,8 +24,10 @@ __all__ = [
     "MAX_PAGES",
     "MAX_PAGE_PIXELS",
     "ReceiptExtraction",
+    "ReceiptFileInfo",
     "Step",
     "StepCallback",
     "extract_receipt",
+    "inspect_receipt",
     "tesseract_available",
 ]

@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Final, Literal
 
+import pypdfium2
 from PIL import Image, ImageSequence
 
 from bookkeeper_jobs.errors import (
@@ -31,6 +32,7 @@ MAX_PAGE_PIXELS: Final = 40_000_000
 """Pixels per page image (about A3 at 400 DPI); a 20,000 x 20,000 image is ten times that."""
 PDF_RENDER_DPI: Final = 300
 """PDF pages are rendered at this resolution (tesseract reads best at about 300 DPI)."""
+_PDF_SCALE: Final = PDF_RENDER_DPI / 72
 
 _MAGIC: Final[tuple[tuple[bytes, ReceiptKind], ...]] = (
     (b"\xff\xd8\xff", "jpeg"),
@@ -41,6 +43,26 @@ _MAGIC: Final[tuple[tuple[bytes, ReceiptKind], ...]] = (
 _PDF_MAGIC: Final = b"%PDF-"
 _PDF_MAGIC_WINDOW: Final = 1024
 """PDF readers accept the header anywhere in the first KiB (after junk some tools prepend)."""
+
+
+CONTENT_TYPES: Final[dict[ReceiptKind, str]] = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "tiff": "image/tiff",
+    "pdf": "application/pdf",
+}
+
+
+@dataclass(frozen=True)
+class ReceiptFileInfo:
+    """What the header of a receipt file says, checked against the limits."""
+
+    kind: ReceiptKind
+    pages: int
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.kind]
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,22 @@ def sniff(data: bytes) -> ReceiptKind:
     )
 
 
+def inspect_receipt(data: bytes) -> ReceiptFileInfo:
+    """The type and page count of the receipt in ``data``, every limit checked from the
+    headers without decoding a pixel (what an upload is checked with before it is stored).
+    A file that passes may still be damaged further in: reading it says so."""
+    kind = sniff(data)
+    if kind == "pdf":
+        document = _open_pdf(data)
+        try:
+            return ReceiptFileInfo(kind, _check_pdf(document))
+        finally:
+            document.close()
+    image = _open_image(data)
+    sizes = _frame_sizes(image)
+    return ReceiptFileInfo(kind, len(sizes))
+
+
 def load_pages(data: bytes) -> list[ReceiptPage]:
     """Every page of the receipt in ``data`` as an image, each within the limits."""
     kind = sniff(data)
@@ -84,7 +122,7 @@ def _check_pixels(width: int, height: int, where: str) -> None:
         )
 
 
-def _image_pages(data: bytes) -> list[ReceiptPage]:
+def _open_image(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             # Our own pixel limit is lower and says more than Pillow's bomb warning.
@@ -99,6 +137,23 @@ def _image_pages(data: bytes) -> list[ReceiptPage]:
     frames = getattr(image, "n_frames", 1)
     if frames > MAX_PAGES:
         raise ReceiptTooLargeError(f"the image has {frames} pages, more than {MAX_PAGES}")
+    return image
+
+
+def _frame_sizes(image: Image.Image) -> list[tuple[int, int]]:
+    """Each frame's size, checked, from the frame headers (no pixel decoded)."""
+    sizes = []
+    try:
+        for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
+            _check_pixels(frame.width, frame.height, f"page {number}")
+            sizes.append(frame.size)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CorruptReceiptError(f"the image is truncated or damaged: {exc}") from None
+    return sizes
+
+
+def _image_pages(data: bytes) -> list[ReceiptPage]:
+    image = _open_image(data)
     pages = []
     try:
         for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
@@ -122,27 +177,37 @@ def _image_dpi(image: Image.Image) -> float | None:
     return value if 100 <= value <= 1200 else None
 
 
-def _pdf_pages(data: bytes) -> list[ReceiptPage]:
-    import pypdfium2
-
+def _open_pdf(data: bytes) -> pypdfium2.PdfDocument:
     try:
-        document = pypdfium2.PdfDocument(data)
+        return pypdfium2.PdfDocument(data)
     except pypdfium2.PdfiumError as exc:
         raise CorruptReceiptError(f"the PDF cannot be read: {exc}") from None
+
+
+def _check_pdf(document: pypdfium2.PdfDocument) -> int:
+    """The page count, after checking it and every page's size at the render DPI."""
     try:
         count = len(document)
         if count == 0:
             raise CorruptReceiptError("the PDF has no pages")
         if count > MAX_PAGES:
             raise ReceiptTooLargeError(f"the PDF has {count} pages, more than {MAX_PAGES}")
-        scale = PDF_RENDER_DPI / 72
         for index in range(count):
             width, height = document[index].get_size()
-            size = (round(width * scale), round(height * scale))
+            size = (round(width * _PDF_SCALE), round(height * _PDF_SCALE))
             _check_pixels(*size, f"PDF page {index + 1} at {PDF_RENDER_DPI} DPI")
+    except pypdfium2.PdfiumError as exc:
+        raise CorruptReceiptError(f"the PDF is damaged: {exc}") from None
+    return count
+
+
+def _pdf_pages(data: bytes) -> list[ReceiptPage]:
+    document = _open_pdf(data)
+    try:
+        count = _check_pdf(document)
         pages = []
         for index in range(count):
-            bitmap = document[index].render(scale=scale, grayscale=True)
+            bitmap = document[index].render(scale=_PDF_SCALE, grayscale=True)
             pages.append(ReceiptPage(bitmap.to_pil(), float(PDF_RENDER_DPI)))
         return pages
     except pypdfium2.PdfiumError as exc:

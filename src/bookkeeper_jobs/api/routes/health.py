@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from bookkeeper_jobs.api.deps import Services, ServicesDep
 from bookkeeper_jobs.api.schemas import Health
 from bookkeeper_jobs.api.worker_pool import WorkerPool
+from bookkeeper_jobs.receipts import INSTALL_HINT, tesseract_available
 
 router = APIRouter(tags=["health"])
 
@@ -20,12 +21,16 @@ def healthz() -> Health:
 @router.get("/readyz", responses={503: {"description": "Not ready; `problems` says why."}})
 def readyz(services: ServicesDep, request: Request, response: Response) -> Health:
     """Ready to take and run jobs: the job store can be written (in cluster mode: its cache
-    has synced), uploads can be stored, and (embedded) at least one worker lives."""
-    problems = unready_reasons(services, request.app.state.workers)
+    has synced), uploads can be stored, the ledger answers, and (embedded) at least one
+    worker lives. `degraded` names features that cannot work while the rest does (OCR
+    without tesseract): still ready."""
+    workers = request.app.state.workers
+    problems = unready_reasons(services, workers)
+    degraded = degraded_features(workers)
     if not problems:
-        return Health(status="ready")
+        return Health(status="ready", degraded=degraded)
     response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return Health(status="not ready", problems=problems)
+    return Health(status="not ready", problems=problems, degraded=degraded)
 
 
 def unready_reasons(services: Services, workers: WorkerPool | None) -> list[str]:
@@ -35,3 +40,11 @@ def unready_reasons(services: Services, workers: WorkerPool | None) -> list[str]
     if workers is not None and workers.alive() == 0:
         reasons.append("no worker process is running (they are being replaced)")
     return [reason for reason in reasons if reason]
+
+
+def degraded_features(workers: WorkerPool | None) -> list[str]:
+    """What jobs run here cannot do (embedded mode: the workers are this machine's). A
+    cluster's tasks run in the task image, which has tesseract."""
+    if workers is not None and not tesseract_available():
+        return [f"OCR is unavailable: {INSTALL_HINT}"]
+    return []

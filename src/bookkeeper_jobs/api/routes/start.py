@@ -14,16 +14,21 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, HTTPException, Response, UploadFile, status
+from pydantic import Field
 
 from bookkeeper_jobs.api.deps import CurrentPrincipal, Services, ServicesDep, require_company
+from bookkeeper_jobs.api.problems import problem, quoted
+from bookkeeper_jobs.api.routes.receipts import Ledger
 from bookkeeper_jobs.api.schemas import JobStarted
 from bookkeeper_jobs.api.store.protocol import Submission
 from bookkeeper_jobs.artifacts import ArtifactTooLargeError
 from bookkeeper_jobs.errors import IdempotencyConflictError
 from bookkeeper_jobs.jobs import (
+    OCR,
     UPLOAD_AND_CATEGORIZE,
     JobSpecBase,
     JobTypeInfo,
+    OcrSpec,
     UploadAndCategorizeSpec,
     job_types,
 )
@@ -97,6 +102,19 @@ def build_router() -> APIRouter:
         summary=f"Start an {UPLOAD_AND_CATEGORIZE.name} job",
         description=UPLOAD_AND_CATEGORIZE.summary,
     )
+    router.add_api_route(
+        f"/{OCR.name}",
+        start_ocr,
+        methods=["POST"],
+        status_code=status.HTTP_202_ACCEPTED,
+        responses={
+            **ACCEPTED,
+            400: problem("`file_path` names a file: upload the receipt first."),
+            404: problem("No such receipt in the company (or not yours)."),
+        },
+        summary=f"Start an {OCR.name} job",
+        description=OCR.summary,
+    )
     return router
 
 
@@ -168,3 +186,48 @@ async def _chunks(file: UploadFile, digest: hashlib._Hash) -> AsyncIterator[byte
     while chunk := await file.read(CHUNK_BYTES):
         digest.update(chunk)
         yield chunk
+
+
+class OcrRequest(OcrSpec):
+    """The ``ocr`` body: the spec, plus the seed's ``file_path``, which is never opened."""
+
+    file_path: str | None = Field(
+        default=None,
+        max_length=1024,
+        json_schema_extra={"deprecated": True},  # documented so; reading it warns nothing
+        description="From the seed's contract; never read. Receipts are uploaded with "
+        "`POST /api/receipts` and named by `receipt_id`; `file_path` may only repeat that "
+        "receipt as `receipts/<receipt_id>`. Anything else (a server path, `../`, another "
+        "receipt) is a 400.",
+    )
+
+
+def start_ocr(
+    body: OcrRequest,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    ledger: Ledger,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobStarted:
+    """Read an uploaded receipt with OCR, then match it to a transaction of the company."""
+    require_company(principal, body.tenant_id, body.company_id)
+    if body.file_path is not None and body.file_path != f"receipts/{body.receipt_id}":
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail="file_path: receipts are never read from a path; upload the receipt with"
+            " POST /api/receipts first and pass its receipt_id",
+        )
+    with ledger.use() as book:
+        receipt = book.receipts.get(body.receipt_id)
+    if receipt is None or (receipt.tenant_id, receipt.company_id) != (
+        body.tenant_id,
+        body.company_id,
+    ):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"receipt_id: receipt {quoted(body.receipt_id)} not found in company"
+            f" {quoted(body.company_id)}",
+        )
+    spec = OcrSpec.model_validate(body.model_dump(exclude={"file_path"}))
+    return start(services, response, spec, idempotency_key, fingerprint_of(spec))
