@@ -1,7 +1,7 @@
 """Receipt extraction accuracy and speed on the SROIE dev receipts (prints figures; not a test).
 
     .venv/bin/python bench/ocr_accuracy.py [--dataset DIR] [--show-misses]
-        [--no-clean-borders] [--rescale] [--threshold]
+        [--no-clean-borders] [--rescale] [--threshold] [--no-softened-reread]
 
 Runs ``extract_receipt`` on every ``<id>.jpg`` of the dataset (default: ``sroie-dev`` in the
 ``shared/datasets`` folder beside the checkout) and compares with its ``<id>.json`` after
@@ -86,11 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-clean-borders", action="store_true")
     parser.add_argument("--rescale", action="store_true")
     parser.add_argument("--threshold", action="store_true")
+    parser.add_argument(
+        "--no-softened-reread", action="store_true", help="one reading, even of doubtful fields"
+    )
     args = parser.parse_args(argv)
     steps = Preprocessing(
         clean_borders=not args.no_clean_borders,
         rescale=args.rescale,
         threshold=args.threshold,
+        softened_reread=not args.no_softened_reread,
     )
     images = sorted(args.dataset.glob("*.jpg"))
     if not images:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 from PIL import Image
 
@@ -14,13 +14,17 @@ from bookkeeper_jobs.receipts.layout import Row, rows
 from bookkeeper_jobs.receipts.loading import load_pages
 from bookkeeper_jobs.receipts.model import ReceiptExtraction
 from bookkeeper_jobs.receipts.ocr import OcrPage, recognise
-from bookkeeper_jobs.receipts.preprocess import Preprocessing, preprocess
+from bookkeeper_jobs.receipts.preprocess import Preprocessing, preprocess, soften
 
 FIRST_PSM = 6
 """tesseract page segmentation for the first pass: one uniform block of text, as a receipt
 is printed (the benchmark reads more fields with it than with automatic segmentation)."""
 SECOND_PSM = 4
-"""The second pass, only when the first found no total: one column of variable-size text."""
+"""The last pass, only when no reading found a total: one column of variable-size text."""
+REREAD_BELOW: Final = 0.8
+"""A field missing or found with less confidence than this has the page reread softened
+(``preprocess.soften``); each field then comes from the reading that is surer of it."""
+FIELDS: Final = ("total", "date", "company")
 
 Step: TypeAlias = Literal["preprocessing", "recognising", "rereading", "extracting"]
 StepCallback: TypeAlias = Callable[[Step, int, int], None]
@@ -48,22 +52,46 @@ def extract_receipt(
     receipt or is over the page and pixel limits, ``OcrUnavailableError`` when tesseract is
     not installed and ``OcrFailedError`` when it fails on a page."""
     del filename  # the content decides; the name may lie
+    steps = steps or Preprocessing()
     loaded = load_pages(data)
     count = len(loaded)
     images = []
     for number, page in enumerate(loaded, start=1):
         on_step("preprocessing", number, count)
-        images.append(preprocess(page.image, steps or Preprocessing()))
+        images.append(preprocess(page.image, steps))
     pages = _recognise_all(images, FIRST_PSM, "recognising", on_step)
-    found_rows = rows(pages)
-    total = find_total(found_rows)
-    if total is None:
+    found = _fields(pages, rows(pages))
+    if steps.softened_reread and _doubtful(found):
+        softened = [soften(image) for image in images]
+        again = _recognise_all(softened, FIRST_PSM, "rereading", on_step)
+        found = _surer_fields(found, _fields(again, rows(again)))
+    if found.total is None:
         second = _recognise_all(images, SECOND_PSM, "rereading", on_step)
-        second_rows = rows(second)
-        if find_total(second_rows) is not None:
-            pages, found_rows = second, second_rows
+        found = _surer_fields(found, _fields(second, rows(second)))
     on_step("extracting", 0, count)
-    return _fields(pages, found_rows)
+    return found
+
+
+def _doubtful(found: ReceiptExtraction) -> bool:
+    return any(found.confidence.get(field, 0.0) < REREAD_BELOW for field in FIELDS)
+
+
+def _surer_fields(first: ReceiptExtraction, second: ReceiptExtraction) -> ReceiptExtraction:
+    """Each field from the reading more confident of it (the first on a tie); the currency
+    and tax come with the total they were read beside. The text stays the first reading's."""
+    merged = first.model_copy(deep=True)
+    for field in FIELDS:
+        if second.confidence.get(field, 0.0) <= first.confidence.get(field, 0.0):
+            continue
+        merged.confidence[field] = second.confidence[field]
+        setattr(merged, field, getattr(second, field))
+        if field == "total":
+            merged.currency = second.currency
+            merged.tax = second.tax
+            merged.confidence.pop("tax", None)
+            if "tax" in second.confidence:
+                merged.confidence["tax"] = second.confidence["tax"]
+    return merged
 
 
 def _recognise_all(
