@@ -1,5 +1,5 @@
 """A small HTTP client of the jobs API, used by the ``bkjobs`` commands that talk to a
-running server (submit, follow, list, cancel).
+running server (submit, follow, list, cancel, and receipts: upload, show, list).
 
 Every failure reaches the caller as one of two errors whose message reads as one line:
 :class:`~bookkeeper_jobs.errors.ApiError` (the API answered an error status) and
@@ -55,6 +55,36 @@ class JobsClient:
                 data={"company_id": company_id, "tenant_id": tenant_id},
             )
         return str(self._check(response)["job_id"])
+
+    def upload_receipt(self, path: Path, company_id: str, tenant_id: str) -> dict[str, Any]:
+        """Store a receipt file; the answer names its ``receipt_id`` (the server judges the
+        type by the content, so the file is sent as plain bytes)."""
+        with path.open("rb") as stream, self._reaching():
+            response = self._http.post(
+                "/api/receipts",
+                files={"file": (path.name, stream, "application/octet-stream")},
+                data={"company_id": company_id, "tenant_id": tenant_id},
+            )
+        return self._check(response)
+
+    def get_receipt(self, receipt_id: str) -> dict[str, Any]:
+        """The receipt with what OCR read and its match."""
+        with self._reaching():
+            response = self._http.get(f"/api/receipts/{segment(receipt_id)}")
+        return self._check(response)
+
+    def list_receipts(
+        self, company_id: str, limit: int, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of the company's receipts, newest first; ``next_cursor`` asks for more."""
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        with self._reaching():
+            response = self._http.get(
+                f"/api/companies/{segment(company_id)}/receipts", params=params
+            )
+        return self._check(response)
 
     def get(self, job_id: str) -> dict[str, Any]:
         with self._reaching():
