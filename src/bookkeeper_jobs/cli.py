@@ -158,12 +158,43 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--data-dir", type=Path)
     migrate.set_defaults(handler=migrate_command)
 
-    receipt = commands.add_parser("receipt", help="read receipts locally (no server)")
-    receipt_extract = receipt.add_subparsers(required=True).add_parser(
+    receipt = commands.add_parser(
+        "receipt", help="upload, show and list receipts on a server; extract reads them locally"
+    )
+    receipts = receipt.add_subparsers(required=True)
+    receipt_extract = receipts.add_parser(
         "extract", help="print each receipt's company, date, total and tax as a JSON line"
     )
     receipt_extract.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     receipt_extract.set_defaults(handler=receipt_extract_command)
+
+    receipt_upload = receipts.add_parser(
+        "upload", help="upload a receipt (JPEG, PNG, TIFF or PDF) and print its id"
+    )
+    receipt_upload.add_argument("file", type=Path, metavar="FILE")
+    receipt_upload.add_argument("--company", required=True, help="company_id")
+    receipt_upload.add_argument("--tenant", required=True, help="tenant_id")
+    receipt_upload.add_argument(
+        "--read",
+        action="store_true",
+        help="then read it with an ocr job, show its progress and print what was read",
+    )
+    add_client_options(receipt_upload)
+    receipt_upload.set_defaults(handler=receipt_upload_command)
+
+    receipt_show = receipts.add_parser("show", help="what OCR read of a receipt, and its match")
+    receipt_show.add_argument("receipt_id", metavar="RECEIPT_ID")
+    receipt_show.add_argument("--json", action="store_true", help="the receipt as a JSON line")
+    receipt_show.add_argument("--text", action="store_true", help="also the full OCR text")
+    add_client_options(receipt_show)
+    receipt_show.set_defaults(handler=receipt_show_command)
+
+    receipt_list = receipts.add_parser("list", help="a company's receipts, newest first")
+    receipt_list.add_argument("--company", required=True)
+    receipt_list.add_argument("--limit", type=int, default=DEFAULT_LIST_LIMIT)
+    receipt_list.add_argument("--cursor", help="the next page: the cursor an earlier page printed")
+    add_client_options(receipt_list)
+    receipt_list.set_defaults(handler=receipt_list_command)
     return parser
 
 
@@ -473,9 +504,11 @@ def listing_line(job: Mapping[str, Any]) -> str:
     )
 
 
-def next_page_command(args: argparse.Namespace, cursor: str) -> str:
+def next_page_command(
+    args: argparse.Namespace, cursor: str, command: Sequence[str] = ("jobs", "list")
+) -> str:
     """The command that lists the next page, ready to paste (never with the key)."""
-    words = ["bkjobs", "jobs", "list", "--company", args.company]
+    words = ["bkjobs", *command, "--company", args.company]
     if args.limit != DEFAULT_LIST_LIMIT:
         words += ["--limit", str(args.limit)]
     if args.url:
@@ -560,6 +593,189 @@ def receipt_extract_command(args: argparse.Namespace) -> int:
             line |= found.model_dump(mode="json", include=RECEIPT_LINE_FIELDS)
         print(json.dumps(line, ensure_ascii=False), flush=True)
     return status
+
+
+def receipt_upload_command(args: argparse.Namespace) -> int:
+    """Upload a receipt and print its id on stdout; with ``--read``, start an ``ocr`` job,
+    follow it as ``submit --follow`` does and print what it read (exit 1 if it failed)."""
+    path = receipt_file(args.file)  # checked before anything reaches the server
+    client = client_from(args)
+    try:
+        try:
+            receipt = client.upload_receipt(path, args.company, args.tenant)
+        except OSError as exc:  # unreadable (permissions), or it vanished since the check
+            raise UsageError(f"{path}: {exc.strerror or exc}") from None
+        receipt_id = str(receipt.get("receipt_id"))
+        kind = visible(str(receipt.get("content_type")))
+        pages = plural(receipt.get("pages"), "page")
+        size = plural(receipt.get("size_bytes"), "byte")
+        console.print(
+            Text.assemble(
+                "uploaded ",
+                (visible(str(receipt.get("filename"))), "bold"),
+                f" ({kind}, {pages}, {size}) as receipt ",
+                (visible(receipt_id), "bold"),
+            )
+        )
+        print(visible(receipt_id), flush=True)
+        if not args.read:
+            return 0
+        job_id = client.start(
+            "ocr", {"company_id": args.company, "tenant_id": args.tenant, "receipt_id": receipt_id}
+        )
+        console.print(Text.assemble("started ocr job ", (visible(job_id), "bold")))
+        ended = follow(client, job_id)
+        if ended != 0:
+            return ended
+        for line in receipt_summary(client.get_receipt(receipt_id)):
+            print(line)
+        return 0
+    finally:
+        client.close()
+
+
+def receipt_file(path: Path) -> Path:
+    """``receipt upload``'s FILE, which must name a readable file."""
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if not path.is_file():
+        raise UsageError(f"{path}: not a file")
+    return path
+
+
+def receipt_show_command(args: argparse.Namespace) -> int:
+    client = client_from(args)
+    try:
+        receipt = client.get_receipt(args.receipt_id)
+    finally:
+        client.close()
+    if args.json:
+        print(json_line(receipt))
+        return 0
+    for line in receipt_summary(receipt, text=args.text):
+        print(line)
+    return 0
+
+
+def receipt_list_command(args: argparse.Namespace) -> int:
+    client = client_from(args)
+    try:
+        page = client.list_receipts(args.company, args.limit, args.cursor)
+    finally:
+        client.close()
+    receipts: list[dict[str, Any]] = page.get("receipts") or []
+    for receipt in receipts:
+        print(receipt_line(receipt))
+    console.print(f"{len(receipts)} receipt(s)")
+    next_cursor = page.get("next_cursor")
+    if next_cursor:
+        more = next_page_command(args, str(next_cursor), ("receipt", "list"))
+        console.print(untrusted(f"more: {more}"))
+    return 0
+
+
+def receipt_line(receipt: Mapping[str, Any]) -> str:
+    """One receipt of ``receipt list``: every field is the server's (the file name the
+    uploader's, the vendor what OCR read), made visible; a field not known yet is ``-``."""
+
+    def field(name: str) -> str:
+        value = receipt.get(name)
+        return visible(str(value)) if value is not None and value != "" else "-"
+
+    return (
+        f"{field('receipt_id')}  {field('uploaded_at')}  {field('status'):<8}  "
+        f"{field('date'):<10}  {field('total'):>10} {field('currency'):<3}  "
+        f"{field('match_status'):<9}  {field('filename')}  {field('vendor')}"
+    )
+
+
+def receipt_summary(receipt: Mapping[str, Any], *, text: bool = False) -> list[str]:
+    """A receipt as readable lines: the file, what OCR read (with each field's confidence)
+    and the match. Every value is the server's and made visible; the OCR text (``text``)
+    is printed line by line, each line made visible."""
+
+    def shown(value: Any) -> str:
+        return visible(str(value)) if value is not None and value != "" else "-"
+
+    extraction: Mapping[str, Any] = receipt.get("extraction") or {}
+    confidence: Mapping[str, Any] = extraction.get("confidence") or {}
+
+    def read(label: str, value: Any, key: str) -> str:
+        sure = confidence.get(key)
+        suffix = f"  (confidence {shown(sure)})" if value is not None and sure is not None else ""
+        return f"{label:<10}{shown(value)}{suffix}"
+
+    receipt_id = shown(receipt.get("receipt_id"))
+    size = plural(receipt.get("size_bytes"), "byte")
+    lines = [
+        f"{'receipt':<10}{receipt_id}  company {shown(receipt.get('company_id'))}",
+        f"{'file':<10}{shown(receipt.get('filename'))}  ({shown(receipt.get('content_type'))},"
+        f" {size}, uploaded {shown(receipt.get('uploaded_at'))})",
+    ]
+    if receipt.get("status") != "read":
+        lines.append(
+            f"{'status':<10}{shown(receipt.get('status'))}: not read yet (bkjobs submit ocr"
+            f" --company {shown(receipt.get('company_id'))} --tenant TENANT"
+            f" --param receipt_id={receipt_id} --follow)"
+        )
+        return lines
+    total = receipt.get("total")
+    currency = receipt.get("currency")
+    amount = f"{total} {currency}" if total is not None and currency else total
+    lines += [
+        f"{'status':<10}read by job {shown(receipt.get('ocr_job_id'))}",
+        read("vendor", receipt.get("vendor"), "company"),
+        read("date", receipt.get("date"), "date"),
+        read("total", amount, "total"),
+        read("tax", receipt.get("tax"), "tax"),
+        *match_lines(receipt.get("match") or {}),
+    ]
+    if text:
+        lines.append("text")
+        lines += [f"  {visible(line)}" for line in str(extraction.get("text") or "").splitlines()]
+    return lines
+
+
+def match_lines(match: Mapping[str, Any]) -> list[str]:
+    """The match and the runner-up: the transaction's id, date, amount and description (the
+    bank's text, from an uploaded statement: made visible), and the score."""
+
+    def candidate(found: Mapping[str, Any]) -> str:
+        parts = [str(found.get(key)) for key in ("transaction_id", "date", "amount")]
+        return visible(
+            f"{'  '.join(parts)}  {found.get('description')}  (score {found.get('score')})"
+        )
+
+    status = visible(str(match.get("status") or "-"))
+    best: Mapping[str, Any] | None = match.get("transaction")
+    reason = visible(str(match.get("reason") or ""))
+    if status == "matched" and best:
+        lines = [f"{'match':<10}matched: {candidate(best)}"]
+    else:
+        lines = [f"{'match':<10}{status}{f': {reason}' if reason else ''}"]
+        if best:
+            lines.append(f"{'best':<10}{candidate(best)}")
+    runner_up: Mapping[str, Any] | None = match.get("runner_up")
+    if runner_up:
+        lines.append(f"{'runner-up':<10}{candidate(runner_up)}")
+    return lines
+
+
+def plural(count: Any, noun: str) -> str:
+    """``1 page``, ``3 pages``, ``1,007 bytes`` (a count that is not a number as it came)."""
+    if not isinstance(count, int) or isinstance(count, bool):
+        return visible(f"{count} {noun}s")
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def json_line(value: Any) -> str:
+    """``value`` as one line of JSON that is safe on a terminal and still JSON: what
+    :func:`visible` would escape (C1 controls, bidi overrides, line separators; C0 controls
+    are JSON escapes already) is written as a ``\\uXXXX`` escape, non-ASCII text kept."""
+    text = json.dumps(value, ensure_ascii=False)
+    if visible(text) == text:
+        return text
+    return "".join(char if visible(char) == char else f"\\u{ord(char):04x}" for char in text)
 
 
 if __name__ == "__main__":
