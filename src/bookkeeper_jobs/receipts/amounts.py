@@ -162,9 +162,12 @@ def _cross_checked(
         witnesses.append(Amount(paid, cash.currency, min(cash.conf, change.conf)))
     elif cash and not change:
         witnesses.append(cash)
-    confirmed = {witness.value for witness in witnesses} | _rounded_both_ways(rows, witnesses)
-    if not witnesses or chosen.value in confirmed:
+    if not witnesses or chosen.value in {witness.value for witness in witnesses}:
         return chosen, confidence * (1.1 if witnesses else 1.0)
+    if chosen.value in _rounded_both_ways(rows, witnesses):
+        rounded = _printed_rounded_total(rows, witnesses)
+        return (rounded or chosen), confidence * 1.1
+    confirmed = {witness.value for witness in witnesses} | _rounded_both_ways(rows, witnesses)
     subtotal = _labelled_amount(rows, _SUBTOTAL)
     for other in [*others, *([subtotal] if subtotal else [])]:
         if other.value in confirmed:
@@ -173,6 +176,19 @@ def _cross_checked(
     if cash and change and best_witness.conf > chosen.conf:
         return best_witness, best_witness.conf * 0.7
     return chosen, confidence * 0.9
+
+
+def _printed_rounded_total(rows: list[Row], witnesses: list[Amount]) -> Amount | None:
+    """The rounded total when a row other than the payment rows states it: the amount due,
+    which the payment settles exactly, rather than the total before rounding."""
+    paid = {witness.value for witness in witnesses}
+    for row in rows:
+        if _CASH.search(row.text) or _CHANGE.search(row.text):
+            continue
+        for amount in amounts(row)[-1:]:
+            if amount.value in paid:
+                return amount
+    return None
 
 
 def _rounded_both_ways(rows: list[Row], witnesses: list[Amount]) -> set[Decimal]:

@@ -167,3 +167,16 @@ def test_misread_s_b_is_put_right(printed: str) -> None:
     found = find_company(receipt(printed, "LOT P.T. 2811, JALAN ANGSA,"))
     assert found is not None
     assert found.value == "99 SPEED MART S/B"
+
+
+def test_a_printed_rounded_total_the_payment_settles_beats_the_unrounded_one() -> None:
+    rows = receipt(
+        "TOTAL AMT RM 60.31",
+        "ROUNDING ADJ 0.01",
+        "RM 60.30",
+        "CASH RM 70.30",
+        "CHANGE RM 10.00",
+    )
+    total = find_total(rows)
+    assert total is not None
+    assert total.value == Decimal("60.30")
