@@ -1,7 +1,8 @@
 """The ``ocr`` task: read an uploaded receipt with tesseract, then match it to a transaction.
 
-Progress a user can read: loading (0-5), preprocessing and recognising each page (5-85),
-extracting the fields (85-90), matching (90-100). A cancel request is honoured between
+Progress a user can read: loading (0-5), preparing the pages (5-15), recognising each page
+(15-60), reading each again when no total was found (60-85), extracting the fields (85-90),
+matching (90-100). A cancel request is honoured between
 steps. The extraction and the match are stored on the receipt together, in one database
 transaction, so a receipt never shows one without the other. The receipt's file comes from
 the artifact store by id (a cluster's task pod mounts the same store); no path from a request
@@ -33,11 +34,12 @@ from bookkeeper_jobs.tasks.reporter import ProgressReporter
 LOADED = 5.0
 RECOGNISED = 85.0
 EXTRACTED = 90.0
-_STEP_SHARE: dict[Step, tuple[float, float]] = {
-    # Where in a page's share of 5-85 each step starts, and how much of it it takes.
-    "preprocessing": (0.0, 0.1),
-    "recognising": (0.1, 0.6),
-    "rereading": (0.7, 0.3),
+_STEP_RANGE: dict[Step, tuple[float, float]] = {
+    # The extraction prepares every page, then recognises every page, then (only when no
+    # total was found) reads every page again: each step spreads over its pages in its range.
+    "preprocessing": (LOADED, 15.0),
+    "recognising": (15.0, 60.0),
+    "rereading": (60.0, RECOGNISED),
 }
 
 
@@ -106,10 +108,10 @@ def _step_reporter(reporter: ProgressReporter) -> StepCallback:
         if step == "extracting":
             reporter.update(RECOGNISED, "Extracting vendor, date, total and tax")
             return
-        start, _share = _STEP_SHARE[step]
-        per_page = (RECOGNISED - LOADED) / max(1, pages)
-        progress = LOADED + per_page * (page - 1 + start)
-        reporter.update(progress, _step_message(step, page, pages))
+        start, end = _STEP_RANGE[step]
+        reporter.update(
+            start + (end - start) * (page - 1) / max(1, pages), _step_message(step, page, pages)
+        )
 
     return on_step
 

@@ -76,7 +76,10 @@ VisibleReceipt = Annotated[StoredReceipt, Depends(visible_receipt)]
         403: problem("The company is not in your grant."),
         413: problem("The file is larger than the configured limit."),
         415: problem(f"The file is not a receipt: its content is none of {ACCEPTED_TYPES}."),
-        422: problem("A field is missing, the file is empty or damaged, or over the page limits."),
+        422: {
+            "description": "A field is missing, or the file is empty, damaged or over the page"
+            " and pixel limits."
+        },
     },
 )
 def upload_receipt(
