@@ -1,10 +1,11 @@
 """The vendor: the company name printed in the receipt's header.
 
-Among the first rows, a row naming a business (a legal form such as ``SDN BHD``, ``LTD``,
-``INC``, ``GMBH``, or a trade word such as ``TRADING``, ``RESTAURANT``, ``MART``) wins; else the
-first row that reads like a name (mostly letters, read with some confidence, not an address,
-phone, registration or document title). A name split over two rows (``POPULAR BOOK`` /
-``CO. (M) SDN BHD``) is joined. Registration numbers in brackets after it are dropped.
+Among the first rows, the first row naming a business (a legal form such as ``SDN BHD``,
+``LTD``, ``INC``, ``GMBH``, or a trade word such as ``TRADING``, ``RESTAURANT``, ``MART`` with
+another word beside it) wins; else the first row that reads like a name (mostly letters, read
+with some confidence, not an address, phone, registration or document title). A name split
+over two rows (``POPULAR BOOK`` / ``CO. (M) SDN BHD``) is joined. Registration numbers in
+brackets after it are dropped.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ def _sdn_bhd(match: re.Match[str]) -> str:
     return printed if re.fullmatch(r"SDN\.?\s+BHD", printed, re.IGNORECASE) else "SDN BHD"
 
 
+def _words(text: str) -> list[str]:
+    return [word for word in re.split(r"[\s.,&()]+", text) if len(word) >= 2 and word.isalpha()]
+
+
 def _letters(text: str) -> int:
     return sum(char.isalpha() for char in text)
 
@@ -89,17 +94,22 @@ def _name_like(row: Row) -> bool:
         and letters >= 0.7 * visible
         and row.conf >= 0.45
         and not _NOT_NAME.search(text)
-        and any(len(word) >= 2 and word.isalpha() for word in re.split(r"[\s.,&()]+", text))
+        and bool(_words(text))
     )
 
 
 def find_company(rows: list[Row]) -> FoundCompany | None:
     """The company name in the header rows of the first page (see the module)."""
     header = [row for row in rows if row.page == 1][:HEADER_ROWS]
-    for pattern, weight in ((_LEGAL, 0.9), (_TRADE, 0.8)):
-        found = _business_row(header, pattern, weight)
-        if found:
-            return found
+    # The vendor prints its name first: a business named further down (a customer, a
+    # supplier, the mall) is not it, even when only the lower one states a legal form.
+    businesses = [
+        found
+        for found in (_business_row(header, _LEGAL, 0.9), _business_row(header, _TRADE, 0.8))
+        if found
+    ]
+    if businesses:
+        return min(businesses, key=lambda found: found[1])[0]
     named = [row for row in header if _name_like(row)]
     # Shops print their name in capitals; a lower-case line above it is handwriting or a slogan.
     capitals = [row for row in named if _mostly_capitals(row.text)]
@@ -115,16 +125,20 @@ def _mostly_capitals(text: str) -> bool:
 
 def _business_row(
     header: list[Row], pattern: re.Pattern[str], weight: float
-) -> FoundCompany | None:
+) -> tuple[FoundCompany, int] | None:
+    """The first header row naming a business by ``pattern``, and its index."""
     for index, row in enumerate(header):
         name = clean_name(row.text)
         if not pattern.search(name) or _CONTACT.search(row.text) or _letters(name) < 3:
             continue
+        if pattern is _TRADE and len(_words(name)) < 2:
+            continue  # a trade word alone ("COFFEE") is a logo or a sign, not a name
         if row.conf < 0.4:
             continue
         if _LEGAL_FORM_START.search(name) and index > 0 and _name_like(header[index - 1]):
             previous = header[index - 1]
             joined = f"{clean_name(previous.text)} {name}"
-            return FoundCompany(joined, round(min(row.conf, previous.conf) * weight * 0.95, 3))
-        return FoundCompany(name, round(row.conf * weight, 3))
+            confidence = round(min(row.conf, previous.conf) * weight * 0.95, 3)
+            return FoundCompany(joined, confidence), index - 1
+        return FoundCompany(name, round(row.conf * weight, 3)), index
     return None

@@ -92,6 +92,20 @@ def test_dates(lines: list[str], expected: dt.date) -> None:
         (["POPULAR BOOK", "co. CM) SDN BHD", "(Co. No. 113825-W)"], "POPULAR BOOK co. (M) SDN BHD"),
         (["FILL IN ENTERPRISE", "Company No: 12345-M"], "FILL IN ENTERPRISE"),
         (["EIGHT OUNCE COFFEE CO. THE GARDENS MALL"], "EIGHT OUNCE COFFEE CO."),
+        (
+            ["EIGHT OUNCE", "COFFEE", "EIGHT OUNCE COFFEE CO. THE GARDENS MALL"],
+            "EIGHT OUNCE COFFEE CO.",
+        ),
+        (
+            [
+                "PERNIAGAAN ZHENG HUI",
+                "JM0326955-V",
+                "NO.89 JALAN PERMAS 9/6",
+                "SIMPLIFIED TAX INVOICE",
+                "GOGIANT ENGINEERING (M) SDN BHD",
+            ],
+            "PERNIAGAAN ZHENG HUI",
+        ),
     ],
 )
 def test_company(lines: list[str], expected: str) -> None:
