@@ -16,13 +16,15 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
-from bookkeeper_jobs.ledger.records import Transaction
 from bookkeeper_jobs.receipts.model import ReceiptExtraction
+
+if TYPE_CHECKING:  # the ledger imports this module for its match model
+    from bookkeeper_jobs.ledger.records import Transaction
 
 WINDOW_DAYS: Final = 5
 """How far apart the receipt's and the transaction's dates may be."""
@@ -49,7 +51,9 @@ _LEGAL_SUFFIXES: Final = re.compile(
 )
 _NOISE: Final = re.compile(r"[^A-Z ]+")
 MIN_PARTIAL_CHARS: Final = 4
-"""A vendor name shorter than this is compared whole, never as a part of a description."""
+"""A brand word shorter than this is never looked for inside a description."""
+BRAND_WEIGHT: Final = 0.9
+"""The vendor's first word found in a description counts this much of a whole-name match."""
 
 MatchStatus = Literal["matched", "ambiguous", "unmatched"]
 
@@ -157,18 +161,20 @@ def score(extraction: ReceiptExtraction, transaction: Transaction) -> MatchCandi
 
 def vendor_similarity(vendor: str | None, description: str) -> float:
     """0-1: how alike the receipt's vendor and a bank description are. Legal suffixes,
-    digits and punctuation are dropped (banks print "STARBUCKS #1234 SEATTLE" for "Starbucks
-    Coffee Co."); the vendor's name may be a part of the description."""
+    digits and punctuation are dropped (banks print "POS STARBUCKS #1234 KL" for "Starbucks
+    Coffee Sdn Bhd"), and the name's first word, where the brand usually is, may stand for
+    it inside the description (slightly less than the whole name would)."""
     if not vendor:
         return 0.0
     name = _core_name(vendor)
     text = _core_name(description)
     if not name or not text:
         return 0.0
-    best = fuzz.token_set_ratio(name, text)
-    if len(name) >= MIN_PARTIAL_CHARS:
-        best = max(best, fuzz.partial_ratio(name, text))
-    return float(best) / 100
+    best = fuzz.token_set_ratio(name, text) / 100
+    brand = name.split()[0]
+    if len(brand) >= MIN_PARTIAL_CHARS:
+        best = max(best, BRAND_WEIGHT * fuzz.partial_ratio(brand, text) / 100)
+    return float(best)
 
 
 def _core_name(text: str) -> str:
