@@ -282,3 +282,24 @@ def test_a_truncated_jpeg_fails_its_job_saying_so(company: Company) -> None:
     assert job["attempts"] == 1  # a damaged file is not retried
     assert "cut.jpg" in str(job["error"])
     assert "truncated or damaged" in str(job["error"])
+
+
+def test_a_pdf_receipt_is_read_from_every_page(company: Company) -> None:
+    scan = Image.open(RECEIPT)
+    blank = Image.new("L", scan.size, 255)
+    out = io.BytesIO()
+    # Page 1 is a cover sheet; the receipt is on page 2 (PDF pages are rendered at 300 DPI).
+    blank.save(out, format="PDF", resolution=200, save_all=True, append_images=[scan])
+    upload_answer = upload(company.http, company, out.getvalue(), "receipt.pdf")
+    receipt_id = uploaded_id(upload_answer)
+    assert (upload_answer.json()["content_type"], upload_answer.json()["pages"]) == (
+        "application/pdf",
+        2,
+    )
+
+    job = finished(company.http, accepted_job_id(start_ocr(company.http, company, receipt_id)))
+
+    assert job["status"] == "complete", job["error"]
+    result = job["result"]
+    assert isinstance(result, dict)
+    assert (result["pages"], result["date"], result["total"]) == (2, "2017-09-23", "1007.50")
