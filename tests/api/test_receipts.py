@@ -150,8 +150,12 @@ def test_progress_names_the_steps_a_user_can_follow(
 def test_the_listing_pages_newest_first_and_the_file_comes_back_as_uploaded(
     company: Company,
 ) -> None:
-    data = RECEIPT.read_bytes()
-    ids = [uploaded_id(upload(company.http, company, data, f"r{n}.jpg")) for n in range(3)]
+    # Three different files (bytes after a JPEG's end are ignored by readers).
+    files = [RECEIPT.read_bytes() + bytes([n]) for n in range(3)]
+    ids = [
+        uploaded_id(upload(company.http, company, data, f"r{n}.jpg"))
+        for n, data in enumerate(files)
+    ]
 
     first = company.http.get(f"/api/companies/{company.id}/receipts", params={"limit": 2}).json()
     rest = company.http.get(
@@ -163,7 +167,7 @@ def test_the_listing_pages_newest_first_and_the_file_comes_back_as_uploaded(
     assert rest["next_cursor"] is None
     download = company.http.get(f"/api/receipts/{ids[0]}/file")
     assert download.status_code == 200
-    assert download.content == data
+    assert download.content == files[0]
     assert download.headers["content-type"] == "image/jpeg"
     assert download.headers["x-content-type-options"] == "nosniff"
     assert 'filename="r0.jpg"' in download.headers["content-disposition"]
@@ -303,3 +307,18 @@ def test_a_pdf_receipt_is_read_from_every_page(company: Company) -> None:
     result = job["result"]
     assert isinstance(result, dict)
     assert (result["pages"], result["date"], result["total"]) == (2, "2017-09-23", "1007.50")
+
+
+def test_the_same_file_uploaded_again_is_the_same_receipt(
+    live_server: LiveServer, company: Company
+) -> None:
+    first = uploaded_id(upload(company.http, company, RECEIPT.read_bytes(), "first.jpg"))
+    stored = live_server.artifact_files()
+
+    again = upload(company.http, company, RECEIPT.read_bytes(), "again.jpg")
+
+    assert again.status_code == 200
+    assert again.json()["receipt_id"] == first
+    assert (again.json()["duplicate"], again.json()["filename"]) == (True, "first.jpg")
+    assert again.headers["Location"] == f"/api/receipts/{first}"
+    assert live_server.artifact_files() == stored  # no second copy kept

@@ -5,6 +5,7 @@ between pages, and fails with the cause when it cannot read."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import io
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -47,16 +48,17 @@ def ledger(ocr_backend: Backend) -> Iterator[Ledger]:
 
 def store_receipt(settings: Settings, ledger: Ledger, data: bytes, name: str) -> StoredReceipt:
     artifact_id = ArtifactStore(settings.artifacts_dir).receipts.save_bytes(data)
-    return ledger.receipts.add(
+    receipt, _created = ledger.receipts.add(
         NewReceipt(
             company_id=COMPANY,
             filename=name,
             content_type="image/jpeg",
             size_bytes=len(data),
-            sha256="0" * 64,
+            sha256=hashlib.sha256(data).hexdigest(),
             artifact_id=artifact_id,
         )
     )
+    return receipt
 
 
 def run_ocr(backend: Backend, receipt: StoredReceipt) -> Job:

@@ -82,6 +82,11 @@ class ReceiptUploaded(BaseModel):
     content_type: str = Field(description="image/jpeg, image/png, image/tiff or application/pdf.")
     pages: int = Field(description="Pages (PDF) or frames (TIFF); 1 for an image.")
     size_bytes: int
+    duplicate: bool = Field(
+        default=False,
+        description="True when the company already had this very file: its receipt (and its "
+        "first name) is answered, with 200 instead of 201.",
+    )
 
 
 class ReceiptSummary(BaseModel):

@@ -137,6 +137,8 @@ class Receipt(Base):
 
     __tablename__ = "receipts"
     __table_args__ = (
+        # The same file uploaded again to the company is the same receipt.
+        UniqueConstraint("company_id", "sha256"),
         # The company's listing is newest first (keyset over created_at, id).
         Index("ix_receipts_company_created_id", "company_id", "created_at", "id"),
         Index("ix_receipts_company_matched_transaction", "company_id", "matched_transaction_id"),

@@ -62,13 +62,15 @@ class ReceiptBook:
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
 
-    def add(self, receipt: NewReceipt) -> StoredReceipt:
-        """Record an uploaded receipt (its company must exist: ``ensure_company`` first)."""
-        receipt_id = new_receipt_id()
+    def add(self, receipt: NewReceipt) -> tuple[StoredReceipt, bool]:
+        """Record an uploaded receipt (its company must exist: ``ensure_company`` first), and
+        whether it is new: the same file (by SHA-256) uploaded to the company before is that
+        receipt, also when two uploads of it race."""
         with self._ledger._writing() as conn:
-            conn.execute(
-                receipts.insert().values(
-                    id=receipt_id,
+            created = conn.execute(
+                self._ledger._insert(receipts)
+                .values(
+                    id=new_receipt_id(),
                     company_id=receipt.company_id,
                     filename=receipt.filename,
                     content_type=receipt.content_type,
@@ -77,9 +79,16 @@ class ReceiptBook:
                     artifact_id=receipt.artifact_id,
                     created_at=utcnow(),
                 )
-            )
-            row = conn.execute(_select().where(receipts.c.id == receipt_id)).one()
-        return _from_row(row)
+                .on_conflict_do_nothing(index_elements=["company_id", "sha256"])
+                .returning(receipts.c.id)
+            ).first()
+            row = conn.execute(
+                _select().where(
+                    receipts.c.company_id == receipt.company_id,
+                    receipts.c.sha256 == receipt.sha256,
+                )
+            ).one()
+        return _from_row(row), created is not None
 
     def get(self, receipt_id: str) -> StoredReceipt | None:
         """The receipt with its company's tenant (the caller checks access), or None."""

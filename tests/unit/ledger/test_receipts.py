@@ -15,21 +15,22 @@ from tests.unit.ledger.factories import COMPANY, TENANT
 OTHER = "other-co"
 
 
-def new_receipt(company_id: str = COMPANY, name: str = "r.jpg") -> NewReceipt:
+def new_receipt(company_id: str = COMPANY, name: str = "r.jpg", digest: str = "a") -> NewReceipt:
     return NewReceipt(
         company_id=company_id,
         filename=name,
         content_type="image/jpeg",
         size_bytes=123,
-        sha256="a" * 64,
+        sha256=digest * 64,
         artifact_id="b" * 32,
     )
 
 
 def test_a_receipt_is_recorded_with_its_tenant_and_nothing_read_yet(ledger: Ledger) -> None:
-    added = ledger.receipts.add(new_receipt())
+    added, created = ledger.receipts.add(new_receipt())
 
     stored = ledger.receipts.get(added.id)
+    assert created
 
     assert stored == added
     assert stored.id.startswith("rcpt-")
@@ -41,7 +42,7 @@ def test_a_receipt_is_recorded_with_its_tenant_and_nothing_read_yet(ledger: Ledg
 
 def test_pages_are_newest_first_and_per_company(ledger: Ledger) -> None:
     ledger.ensure_company(OTHER, TENANT)
-    ids = [ledger.receipts.add(new_receipt(name=f"{n}.jpg")).id for n in range(5)]
+    ids = [ledger.receipts.add(new_receipt(name=f"{n}.jpg", digest=f"{n}"))[0].id for n in range(5)]
     ledger.receipts.add(new_receipt(OTHER))
 
     first = ledger.receipts.page(COMPANY, limit=2)
@@ -52,7 +53,7 @@ def test_pages_are_newest_first_and_per_company(ledger: Ledger) -> None:
 
 
 def test_what_ocr_read_and_the_match_are_stored_together(ledger: Ledger) -> None:
-    receipt = ledger.receipts.add(new_receipt())
+    receipt, _ = ledger.receipts.add(new_receipt())
     extraction = ReceiptExtraction(
         company="Kedai Runcit",
         date=datetime.date(2024, 3, 2),
@@ -110,3 +111,18 @@ def test_candidates_have_the_amount_either_way_within_the_window_of_this_company
     )
 
     assert sorted(t.description for t in found) == ["paid", "refund", "rounded"]
+
+
+def test_the_same_file_again_is_the_same_receipt_but_not_across_companies(
+    ledger: Ledger,
+) -> None:
+    ledger.ensure_company(OTHER, TENANT)
+    first, _ = ledger.receipts.add(new_receipt(name="first.jpg"))
+
+    again, created = ledger.receipts.add(new_receipt(name="again.jpg"))
+    elsewhere, created_elsewhere = ledger.receipts.add(new_receipt(OTHER))
+
+    assert (again, created) == (first, False)
+    assert again.filename == "first.jpg"
+    assert created_elsewhere
+    assert elsewhere.id != first.id

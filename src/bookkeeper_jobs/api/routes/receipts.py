@@ -72,6 +72,7 @@ VisibleReceipt = Annotated[StoredReceipt, Depends(visible_receipt)]
     "/api/receipts",
     status_code=http.HTTP_201_CREATED,
     responses={
+        200: {"description": "This file was uploaded to the company before: its receipt."},
         201: {"description": "Stored; start an `ocr` job with the `receipt_id` to read it."},
         403: problem("The company is not in your grant."),
         413: problem("The file is larger than the configured limit."),
@@ -91,7 +92,8 @@ def upload_receipt(
     ledger: Ledger,
     response: Response,
 ) -> ReceiptUploaded:
-    """Store a receipt (a scan, a photo or a PDF) of the company, to read with `ocr`."""
+    """Store a receipt (a scan, a photo or a PDF) of the company, to read with `ocr`. The
+    same file again (byte for byte) is the same receipt: 200 with `duplicate: true`."""
     require_company(principal, tenant_id, company_id)
     data = file.file.read()  # bounded: the size limit refused a larger body before this
     try:
@@ -113,13 +115,16 @@ def upload_receipt(
     try:
         with ledger.use() as book:
             book.ensure_company(company_id, tenant_id)
-            receipt = book.receipts.add(new)
+            receipt, created = book.receipts.add(new)
     except FatalTaskError as exc:  # the company id is another tenant's
         files.delete(artifact_id)
         raise HTTPException(http.HTTP_403_FORBIDDEN, detail=f"company_id: {exc}") from exc
     except BaseException:
         files.delete(artifact_id)
         raise
+    if not created:  # the same file again: the receipt it already is keeps its own copy
+        files.delete(artifact_id)
+        response.status_code = http.HTTP_200_OK
     response.headers["Location"] = f"/api/receipts/{receipt.id}"
     return ReceiptUploaded(
         receipt_id=receipt.id,
@@ -127,6 +132,7 @@ def upload_receipt(
         content_type=receipt.content_type,
         pages=info.pages,
         size_bytes=receipt.size_bytes,
+        duplicate=not created,
     )
 
 

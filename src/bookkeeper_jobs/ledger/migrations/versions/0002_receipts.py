@@ -46,6 +46,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_receipts")),
+        sa.UniqueConstraint("company_id", "sha256", name=op.f("uq_receipts_company_id_sha256")),
     )
     op.create_index(
         "ix_receipts_company_created_id",
