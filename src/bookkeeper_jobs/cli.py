@@ -596,7 +596,8 @@ def receipt_extract_command(args: argparse.Namespace) -> int:
 
 
 def receipt_upload_command(args: argparse.Namespace) -> int:
-    """Upload a receipt and print its id on stdout; with ``--read``, start an ``ocr`` job,
+    """Upload a receipt and print its id on stdout (the company's receipt of the very same
+    file, if it was uploaded before); with ``--read``, start an ``ocr`` job,
     follow it as ``submit --follow`` does and print what it read (exit 1 if it failed)."""
     path = receipt_file(args.file)  # checked before anything reaches the server
     client = client_from(args)
@@ -609,9 +610,11 @@ def receipt_upload_command(args: argparse.Namespace) -> int:
         kind = visible(str(receipt.get("content_type")))
         pages = plural(receipt.get("pages"), "page")
         size = plural(receipt.get("size_bytes"), "byte")
+        # The same file again is the receipt it already is (named as first uploaded).
+        done = "already uploaded: " if receipt.get("duplicate") else "uploaded "
         console.print(
             Text.assemble(
-                "uploaded ",
+                done,
                 (visible(str(receipt.get("filename"))), "bold"),
                 f" ({kind}, {pages}, {size}) as receipt ",
                 (visible(receipt_id), "bold"),

@@ -132,13 +132,30 @@ def test_upload_prints_only_the_id_and_show_says_it_is_not_read_yet(
     assert f"--param receipt_id={receipt_id}" in status
 
 
+def test_the_same_file_again_says_it_was_already_uploaded(
+    live_server: LiveServer, company: Company
+) -> None:
+    first = bkjobs(*upload_args(live_server, company, RECEIPT))
+    assert first.returncode == 0, first.stderr
+
+    again = bkjobs(*upload_args(live_server, company, RECEIPT))
+
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout  # the same receipt id
+    receipt_id = first.stdout.strip()
+    assert again.stderr.splitlines() == [
+        "already uploaded: X51006556830.jpg (image/jpeg, 1 page, 157,614 bytes) as receipt "
+        f"{receipt_id}"
+    ]
+
+
 def test_receipt_list_pages_newest_first_with_the_cursor_it_prints(
     live_server: LiveServer, company: Company, tmp_path: Path
 ) -> None:
     ids = []
     for n in range(3):
         copy = tmp_path / f"scan-{n}.jpg"
-        copy.write_bytes(RECEIPT.read_bytes())
+        copy.write_bytes(RECEIPT.read_bytes() + bytes([n]))  # a file of its own
         done = bkjobs(*upload_args(live_server, company, copy))
         assert done.returncode == 0, done.stderr
         ids.append(done.stdout.strip())
