@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import os
 import re
 import shlex
 import socket
@@ -41,6 +42,8 @@ ERROR_EXIT = 2
 """The command could not do its work; one line on stderr says why."""
 STARTUP_FAILED_EXIT = 3
 """``serve``: the app failed while starting up (uvicorn's own code for it)."""
+BROKEN_PIPE_EXIT = 141
+"""128 + SIGPIPE, as a shell reports a command whose output pipe closed."""
 INTERRUPTED_EXIT = 130
 """Ctrl-C, as shells report a command killed by SIGINT."""
 TERMINAL_STATUSES = frozenset({"complete", "failed", "cancelled"})
@@ -80,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ERROR_EXIT
     except KeyboardInterrupt:
         return INTERRUPTED_EXIT
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return BROKEN_PIPE_EXIT
     return result
 
 
@@ -591,7 +598,7 @@ def receipt_extract_command(args: argparse.Namespace) -> int:
             status = ERROR_EXIT
         else:
             line |= found.model_dump(mode="json", include=RECEIPT_LINE_FIELDS)
-        print(json.dumps(line, ensure_ascii=False), flush=True)
+        print(json_line(line), flush=True)
     return status
 
 

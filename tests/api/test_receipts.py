@@ -322,3 +322,14 @@ def test_the_same_file_uploaded_again_is_the_same_receipt(
     assert (again.json()["duplicate"], again.json()["filename"]) == (True, "first.jpg")
     assert again.headers["Location"] == f"/api/receipts/{first}"
     assert live_server.artifact_files() == stored  # no second copy kept
+
+
+def test_a_file_name_is_kept_as_plain_data(company: Company) -> None:
+    # A directory part, a right-to-left override (shows "scan gpj.exe" reversed), a C1
+    # control (a one-byte terminal escape) and a zero-width space.
+    hostile = "../../etc/scan \u202egpj.exe\x9b\u200b.jpg"
+
+    answer = upload(company.http, company, RECEIPT.read_bytes(), hostile)
+
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["filename"] == "scan gpj.exe.jpg"

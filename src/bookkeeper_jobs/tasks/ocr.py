@@ -1,8 +1,8 @@
 """The ``ocr`` task: read an uploaded receipt with tesseract, then match it to a transaction.
 
 Progress a user can read: loading (0-5), preparing the pages (5-15), recognising each page
-(15-60), reading each again when no total was found (60-85), extracting the fields (85-90),
-matching (90-100). A cancel request is honoured between
+(15-60), reading each again when a field is missing or doubtful (60-85), extracting the
+fields (85-90), matching (90-100). A cancel request is honoured between
 steps. The extraction and the match are stored on the receipt together, in one database
 transaction, so a receipt never shows one without the other. The receipt's file comes from
 the artifact store by id (a cluster's task pod mounts the same store); no path from a request
@@ -35,8 +35,8 @@ LOADED = 5.0
 RECOGNISED = 85.0
 EXTRACTED = 90.0
 _STEP_RANGE: dict[Step, tuple[float, float]] = {
-    # The extraction prepares every page, then recognises every page, then (only when no
-    # total was found) reads every page again: each step spreads over its pages in its range.
+    # The extraction prepares every page, then recognises every page, then (when a field is
+    # missing or doubtful) reads every page again: each step spreads over its pages.
     "preprocessing": (LOADED, 15.0),
     "recognising": (15.0, 60.0),
     "rereading": (60.0, RECOGNISED),
@@ -122,7 +122,7 @@ def _step_message(step: Step, page: int, pages: int) -> str:
         return f"Preparing {where} for OCR"
     if step == "recognising":
         return f"Recognising the text of {where}"
-    return f"Reading {where} again (no total found on the first pass)"
+    return f"Reading {where} again for the fields still in doubt"
 
 
 def _match(context: TaskContext[OcrSpec], extraction: ReceiptExtraction) -> ReceiptMatch:

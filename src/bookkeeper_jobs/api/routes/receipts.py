@@ -9,6 +9,7 @@ receipt is a 404, exactly like one that does not exist.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
@@ -42,7 +43,9 @@ Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: problem("No such receipt, or not one of yours.")}
 FormId = Annotated[str, Form(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 DEFAULT_FILENAME = "receipt"
-_CONTROL = dict.fromkeys(range(32)) | {127: None}
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Controls (C0, C1), format characters (bidi overrides, zero-width) and line separators:
+nothing a file name needs, and each could disguise it in a client."""
 
 
 def get_ledger(services: ServicesDep) -> LedgerGate:
@@ -215,5 +218,6 @@ def _cursor_receipt(get: Any, cursor: str, company_id: str) -> StoredReceipt:
 
 def display_name(filename: str | None) -> str:
     """The uploaded file's own name, as data: no directories, no control characters."""
-    name = PurePosixPath((filename or "").replace("\\", "/")).name.translate(_CONTROL).strip()
-    return name[-255:] or DEFAULT_FILENAME
+    base = PurePosixPath((filename or "").replace("\\", "/")).name
+    name = "".join(c for c in base if unicodedata.category(c) not in _INVISIBLE_CATEGORIES)
+    return name.strip()[-255:] or DEFAULT_FILENAME
