@@ -11,12 +11,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from bookkeeper_jobs.ledger import NewTransaction
 from bookkeeper_jobs.lifecycle import TaskExit
 from bookkeeper_jobs.operator.manifests import job_name
 from bookkeeper_jobs.resource import API_VERSION, KIND, PLURAL
@@ -118,7 +120,11 @@ def requests_since(cluster: Cluster, marker: str) -> list[tuple[str, str]]:
 def test_the_api_is_ready_once_its_watch_cache_synced(cluster: Cluster) -> None:
     with cluster.client(token=None) as anonymous:
         wait_until(lambda: anonymous.get("/readyz").status_code == 200, what="/readyz")
-        assert anonymous.get("/readyz").json() == {"status": "ready", "problems": []}
+        assert anonymous.get("/readyz").json() == {
+            "status": "ready",
+            "problems": [],
+            "degraded": [],
+        }
         assert anonymous.get("/healthz").status_code == 200
 
 
@@ -303,3 +309,46 @@ def test_a_company_lists_its_jobs_newest_first(cluster: Cluster, http: httpx.Cli
         assert cluster.follow(http, job_id).view["status"] == "complete"
     other = http.get(f"/api/jobs/company/{OTHER_COMPANY}").json()["jobs"]
     assert not {first, second} & {job["id"] for job in other}
+
+
+RECEIPT = Path(__file__).resolve().parents[1] / "fixtures" / "receipts" / "X51006556830.jpg"
+"""PINGHWAI TRADING SDN BHD, 23/09/2017, total 1,007.50 (its ground truth)."""
+
+
+def test_a_receipt_is_uploaded_read_by_a_task_pod_and_matched(
+    cluster: Cluster, http: httpx.Client
+) -> None:
+    with cluster.ledger() as ledger:
+        ledger.add_transactions(
+            COMPANY,
+            [seed_row_on(datetime(2017, 9, 25), "PINGHWAI TRADING KEPONG", "-1007.50")],
+        )
+        paid = next(
+            t.id
+            for t in ledger.list_transactions(COMPANY, limit=1000)
+            if "PINGHWAI" in t.description
+        )
+    uploaded = http.post(
+        "/api/receipts",
+        data={"company_id": COMPANY, "tenant_id": TENANT},
+        files={"file": ("scan.jpg", RECEIPT.read_bytes(), "image/jpeg")},
+    )
+    assert uploaded.status_code in (200, 201), uploaded.text
+    receipt_id = uploaded.json()["receipt_id"]
+
+    job_id = start(http, "ocr", receipt_id=receipt_id)
+    view = cluster.follow(http, job_id, timeout=120.0).view
+
+    assert view["status"] == "complete", cluster.pod_logs(job_id)
+    assert cluster.resource(job_id)["spec"]["parameters"] == {"receiptId": receipt_id}
+    receipt = http.get(f"/api/receipts/{receipt_id}").json()
+    assert (receipt["date"], receipt["total"]) == ("2017-09-23", "1007.50")
+    assert receipt["match"]["status"] == "matched"
+    assert receipt["matched_transaction_id"] == paid
+    assert receipt["ocr_job_id"] == job_id
+
+
+def seed_row_on(day: datetime, description: str, amount: str) -> NewTransaction:
+    return NewTransaction(
+        date=day.date(), description=description, amount=Decimal(amount), currency="MYR"
+    )
