@@ -489,13 +489,18 @@ def list_command(args: argparse.Namespace) -> int:
     finally:
         client.close()
     jobs: list[dict[str, Any]] = page.get("jobs") or []
-    for job in jobs:
-        print(listing_line(job))
-    console.print(f"{len(jobs)} job(s)")
+    print_page([listing_line(job) for job in jobs], "job")
     next_cursor = page.get("next_cursor")
     if next_cursor:
         console.print(untrusted(f"more: {next_page_command(args, str(next_cursor))}"))
     return 0
+
+
+def print_page(lines: list[str], noun: str) -> None:
+    """A listing's lines on stdout, and how many on stderr."""
+    for line in lines:
+        print(line)
+    console.print(f"{len(lines)} {noun}(s)")
 
 
 def listing_line(job: Mapping[str, Any]) -> str:
@@ -674,9 +679,7 @@ def receipt_list_command(args: argparse.Namespace) -> int:
     finally:
         client.close()
     receipts: list[dict[str, Any]] = page.get("receipts") or []
-    for receipt in receipts:
-        print(receipt_line(receipt))
-    console.print(f"{len(receipts)} receipt(s)")
+    print_page([receipt_line(receipt) for receipt in receipts], "receipt")
     next_cursor = page.get("next_cursor")
     if next_cursor:
         more = next_page_command(args, str(next_cursor), ("receipt", "list"))

@@ -77,14 +77,7 @@ class JobsClient:
         self, company_id: str, limit: int, cursor: str | None = None
     ) -> dict[str, Any]:
         """One page of the company's receipts, newest first; ``next_cursor`` asks for more."""
-        params: dict[str, str | int] = {"limit": limit}
-        if cursor is not None:
-            params["cursor"] = cursor
-        with self._reaching():
-            response = self._http.get(
-                f"/api/companies/{segment(company_id)}/receipts", params=params
-            )
-        return self._check(response)
+        return self._page(f"/api/companies/{segment(company_id)}/receipts", limit, cursor)
 
     def get(self, job_id: str) -> dict[str, Any]:
         with self._reaching():
@@ -100,11 +93,14 @@ class JobsClient:
         self, company_id: str, limit: int, cursor: str | None = None
     ) -> dict[str, Any]:
         """One page of the company's jobs, newest first; ``next_cursor`` asks for the next."""
+        return self._page(f"/api/jobs/company/{segment(company_id)}", limit, cursor)
+
+    def _page(self, path: str, limit: int, cursor: str | None) -> dict[str, Any]:
         params: dict[str, str | int] = {"limit": limit}
         if cursor is not None:
             params["cursor"] = cursor
         with self._reaching():
-            response = self._http.get(f"/api/jobs/company/{segment(company_id)}", params=params)
+            response = self._http.get(path, params=params)
         return self._check(response)
 
     def follow(self, job_id: str) -> Iterator[dict[str, Any]]:
