@@ -19,6 +19,15 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev-secret"})
+MIN_SECRET_CHARS = 32
+QBO_DISCOVERY_URLS = {
+    "sandbox": "https://developer.intuit.com/.well-known/openid_sandbox_configuration/",
+    "production": "https://developer.intuit.com/.well-known/openid_configuration/",
+}
+QBO_API_URLS = {
+    "sandbox": "https://sandbox-quickbooks.api.intuit.com/v3",
+    "production": "https://quickbooks.api.intuit.com/v3",
+}
 
 
 class Grant(BaseModel):
@@ -124,6 +133,38 @@ class Settings(BaseSettings):
     """Override the task function of a job type (``{"categorize": "pkg.module:function"}``),
     for custom deployments and tests; the defaults are each job type's registration."""
 
+    secrets_key: SecretStr | None = None
+    """Encrypts stored credentials (QuickBooks tokens) at rest: a random string of at least
+    32 characters, the same for the API, the workers and the task pods. `production`
+    refuses to start without one; elsewhere credentials cannot be stored without it."""
+
+    qbo_client_id: str = ""
+    """The QuickBooks Online app's client id, for the Connect flow (`.../quickbooks/connect`).
+    Empty: companies can still be connected with their own credentials (PUT)."""
+
+    qbo_client_secret: SecretStr | None = None
+    """The QuickBooks Online app's client secret, for the Connect flow."""
+
+    qbo_redirect_uri: str = ""
+    """Where Intuit sends the user back after consent: this API's `/api/quickbooks/callback`
+    as the app's settings at Intuit name it (https in production)."""
+
+    qbo_discovery_urls: dict[str, str] = Field(default_factory=lambda: dict(QBO_DISCOVERY_URLS))
+    """Intuit's OpenID discovery document per environment (`sandbox`, `production`): where
+    the OAuth endpoints are found. Intuit's own by default; tests point them elsewhere."""
+
+    qbo_api_urls: dict[str, str] = Field(default_factory=lambda: dict(QBO_API_URLS))
+    """The QuickBooks Online Accounting API base (ending in `/v3`) per environment."""
+
+    qbo_minor_version: int = Field(default=75, ge=75)
+    """The Accounting API minor version requested (75 is the oldest Intuit still serves)."""
+
+    qbo_state_ttl: float = Field(default=600.0, gt=0)
+    """Seconds a Connect flow's `state` stays valid (it is also single use)."""
+
+    export_max_days: int = Field(default=366, ge=1, le=3660)
+    """The longest date range one export may cover."""
+
     job_type_modules: list[str] = Field(default_factory=list)
     """Modules that register more job types (``["mycompany.jobs.reconcile"]``), imported at
     start-up by the API, the workers, the operator and task containers (and by
@@ -134,14 +175,17 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "production":
             return self
-        if self.jwt_secret is not None and (
-            self.jwt_secret.get_secret_value().lower() in PLACEHOLDER_SECRETS
-            or len(self.jwt_secret.get_secret_value()) < 32
-        ):
+        if self.jwt_secret is not None and _weak(self.jwt_secret):
             raise ValueError("BKJOBS_JWT_SECRET is a placeholder or shorter than 32 characters")
         weak = [key for key in self.api_keys if key.lower() in PLACEHOLDER_SECRETS or len(key) < 24]
         if weak:
             raise ValueError("BKJOBS_API_KEYS holds a placeholder key or one under 24 characters")
+        if self.secrets_key is None:
+            raise ValueError(
+                "BKJOBS_SECRETS_KEY is not set: production needs it to encrypt stored credentials"
+            )
+        if _weak(self.secrets_key):
+            raise ValueError("BKJOBS_SECRETS_KEY is a placeholder or shorter than 32 characters")
         return self
 
     @property
@@ -155,6 +199,11 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+
+def _weak(secret: SecretStr) -> bool:
+    value = secret.get_secret_value()
+    return value.lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_CHARS
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -172,6 +221,38 @@ class ClientSettings(BaseSettings):
 
     api_key: SecretStr | None = None
     """The bearer token (API key or JWT) the client sends."""
+
+    secrets_key: SecretStr | None = None
+    """Encrypts stored credentials (QuickBooks tokens) at rest: a random string of at least
+    32 characters, the same for the API, the workers and the task pods. `production`
+    refuses to start without one; elsewhere credentials cannot be stored without it."""
+
+    qbo_client_id: str = ""
+    """The QuickBooks Online app's client id, for the Connect flow (`.../quickbooks/connect`).
+    Empty: companies can still be connected with their own credentials (PUT)."""
+
+    qbo_client_secret: SecretStr | None = None
+    """The QuickBooks Online app's client secret, for the Connect flow."""
+
+    qbo_redirect_uri: str = ""
+    """Where Intuit sends the user back after consent: this API's `/api/quickbooks/callback`
+    as the app's settings at Intuit name it (https in production)."""
+
+    qbo_discovery_urls: dict[str, str] = Field(default_factory=lambda: dict(QBO_DISCOVERY_URLS))
+    """Intuit's OpenID discovery document per environment (`sandbox`, `production`): where
+    the OAuth endpoints are found. Intuit's own by default; tests point them elsewhere."""
+
+    qbo_api_urls: dict[str, str] = Field(default_factory=lambda: dict(QBO_API_URLS))
+    """The QuickBooks Online Accounting API base (ending in `/v3`) per environment."""
+
+    qbo_minor_version: int = Field(default=75, ge=75)
+    """The Accounting API minor version requested (75 is the oldest Intuit still serves)."""
+
+    qbo_state_ttl: float = Field(default=600.0, gt=0)
+    """Seconds a Connect flow's `state` stays valid (it is also single use)."""
+
+    export_max_days: int = Field(default=366, ge=1, le=3660)
+    """The longest date range one export may cover."""
 
     job_type_modules: list[str] = Field(default_factory=list)
     """As the server's: modules registering more job types, so ``bkjobs submit`` knows them."""

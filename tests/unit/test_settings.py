@@ -43,17 +43,25 @@ def test_paths_derive_from_the_data_dir(tmp_path: Path) -> None:
         {"jwt_secret": "changeme"},
         {"jwt_secret": "short-but-not-a-placeholder"},
         {"api_keys": {"secret": {"tenant_id": "t1"}}},
+        {"secrets_key": "changeme"},
+        {"secrets_key": "x" * 31},
     ],
 )
 def test_production_refuses_placeholder_secrets(options: dict[str, object]) -> None:
     with pytest.raises(ValidationError, match="BKJOBS_"):
-        Settings(environment="production", **options)  # type: ignore[arg-type]
+        Settings(environment="production", **{"secrets_key": "s" * 40, **options})  # type: ignore[arg-type]
+
+
+def test_production_needs_a_secrets_key_and_says_so() -> None:
+    with pytest.raises(ValidationError, match="BKJOBS_SECRETS_KEY is not set"):
+        Settings(environment="production")
 
 
 def test_production_accepts_strong_secrets() -> None:
     settings = Settings(
         environment="production",
         jwt_secret="x" * 40,  # type: ignore[arg-type]
+        secrets_key="s" * 40,  # type: ignore[arg-type]
         api_keys={"k" * 32: {"tenant_id": "t1"}},  # type: ignore[dict-item]
     )
     assert settings.environment == "production"
