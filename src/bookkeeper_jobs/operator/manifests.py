@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bookkeeper_jobs.lifecycle import TaskExit
 from bookkeeper_jobs.resource import LABEL_NAME, BookkeepingJobSpec, label_value
@@ -89,14 +89,32 @@ class JobTemplateConfig(BaseModel):
 
     database_secret_key: str = "database-url"
 
+    secrets_key_secret: str | None = None
+    """The Secret holding ``BKJOBS_SECRETS_KEY``, which decrypts the stored credentials
+    (QuickBooks tokens): the API's Secret and key, as the task must read what the API
+    encrypted. ``None`` sets no key (production then refuses to start the task)."""
+
+    secrets_key_secret_key: str = "secrets-key"
+
     env: Mapping[str, str] = Field(default_factory=dict)
-    """More ``BKJOBS_*`` variables for the task (sorted into the manifest)."""
+    """More ``BKJOBS_*`` variables for the task (sorted into the manifest). Never
+    ``BKJOBS_SECRETS_KEY``: a key written here would be readable in every Job manifest."""
 
     run_as_user: int = Field(default=10001, ge=1)
     """A numeric non-root user, so ``runAsNonRoot`` can be checked without the image."""
 
     pod_failure_policy: bool = True
     """Fail the Job at once on ``TaskExit.FINAL``; ignore disruptions (see above)."""
+
+    @field_validator("env")
+    @classmethod
+    def _no_literal_secrets_key(cls, env: Mapping[str, str]) -> Mapping[str, str]:
+        if "BKJOBS_SECRETS_KEY" in env:
+            raise ValueError(
+                "BKJOBS_SECRETS_KEY cannot be a literal in env: name its Secret in "
+                "secrets_key_secret (and secrets_key_secret_key)"
+            )
+        return env
 
     @classmethod
     def from_settings(cls, settings: Settings, **fields: Any) -> JobTemplateConfig:
@@ -137,6 +155,9 @@ def _env(config: JobTemplateConfig, backoff_limit: int) -> list[dict[str, Any]]:
     if config.database_secret is not None:
         secret_ref = {"name": config.database_secret, "key": config.database_secret_key}
         env.append({"name": "BKJOBS_DATABASE_URL", "valueFrom": {"secretKeyRef": secret_ref}})
+    if config.secrets_key_secret is not None:
+        key_ref = {"name": config.secrets_key_secret, "key": config.secrets_key_secret_key}
+        env.append({"name": "BKJOBS_SECRETS_KEY", "valueFrom": {"secretKeyRef": key_ref}})
     reserved = {item["name"] for item in env}
     env += [
         {"name": name, "value": value}

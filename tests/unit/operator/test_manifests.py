@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from bookkeeper_jobs.jobs import BulkApproveSpec
 from bookkeeper_jobs.lifecycle import TaskExit
+from bookkeeper_jobs.operator.context import job_template
 from bookkeeper_jobs.operator.manifests import (
     MAX_JOB_NAME,
     JobTemplateConfig,
@@ -142,6 +144,58 @@ def test_the_task_knows_its_attempts_from_the_jobs_backoff_limit() -> None:
 def test_without_a_database_secret_no_database_url_is_set() -> None:
     env = container(build_job_manifest(resource(), config(database_secret=None)))["env"]
     assert [item["name"] for item in env] == ["BKJOBS_DATA_DIR", "BKJOBS_JOB_MAX_ATTEMPTS"]
+
+
+def test_the_secrets_key_comes_from_its_secret_never_as_a_value() -> None:
+    """The task decrypts what the API encrypted: the same Secret's key, by reference."""
+    manifest = build_job_manifest(
+        resource(),
+        config(
+            database_secret="db",
+            secrets_key_secret="bkjobs-secrets-key",
+            secrets_key_secret_key="key",
+            env={"BKJOBS_ENVIRONMENT": "production"},
+        ),
+    )
+    env = container(manifest)["env"]
+    [secrets_key] = [item for item in env if item["name"] == "BKJOBS_SECRETS_KEY"]
+    assert secrets_key == {
+        "name": "BKJOBS_SECRETS_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "bkjobs-secrets-key", "key": "key"}},
+    }
+    assert [item["name"] for item in env] == [
+        "BKJOBS_DATA_DIR",
+        "BKJOBS_JOB_MAX_ATTEMPTS",
+        "BKJOBS_DATABASE_URL",
+        "BKJOBS_SECRETS_KEY",
+        "BKJOBS_ENVIRONMENT",
+    ]
+
+
+def test_the_secrets_key_key_defaults_to_the_charts_name() -> None:
+    env = container(build_job_manifest(resource(), config(secrets_key_secret="keys")))["env"]
+    [secrets_key] = [item for item in env if item["name"] == "BKJOBS_SECRETS_KEY"]
+    assert secrets_key["valueFrom"]["secretKeyRef"] == {"name": "keys", "key": "secrets-key"}
+
+
+def test_without_a_secrets_key_secret_no_secrets_key_is_set() -> None:
+    env = container(build_job_manifest(resource(), config()))["env"]
+    assert "BKJOBS_SECRETS_KEY" not in {item["name"] for item in env}
+
+
+def test_a_literal_secrets_key_in_env_is_refused() -> None:
+    with pytest.raises(ValidationError, match="BKJOBS_SECRETS_KEY cannot be a literal"):
+        config(env={"BKJOBS_SECRETS_KEY": "s" * 48})
+
+
+def test_the_operator_reads_the_secrets_key_secret_from_its_task_template(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As the chart passes it: JSON in BKJOBS_TASK_TEMPLATE, read through the settings."""
+    template = {"image": "i:1", "secrets_key_secret": "keys", "secrets_key_secret_key": "k"}
+    monkeypatch.setenv("BKJOBS_TASK_TEMPLATE", json.dumps(template))
+    loaded = job_template(Settings(environment="test"))
+    assert (loaded.secrets_key_secret, loaded.secrets_key_secret_key) == ("keys", "k")
 
 
 def test_resources_and_volumes() -> None:
