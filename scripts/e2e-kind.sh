@@ -23,6 +23,12 @@ kind load docker-image "$image" --name "$cluster"
 "$helm" install bkjobs charts/bookkeeper-jobs -f charts/bookkeeper-jobs/values-dev.yaml \
   --set image.repository=bookkeeper-jobs --set image.tag=e2e --wait --timeout 10m
 
+# values-dev.yaml names no auth Secret, so the chart generated BKJOBS_SECRETS_KEY (48
+# characters) into one Secret that the API, the operator and every task pod read.
+key_chars=$("$kubectl" get secret bkjobs-bookkeeper-jobs-secrets-key \
+  -o jsonpath='{.data.secrets-key}' | base64 -d | wc -c)
+[ "$key_chars" -eq 48 ] || { echo "e2e-kind: no generated secrets key ($key_chars characters)" >&2; exit 1; }
+
 "$kubectl" port-forward svc/bkjobs-bookkeeper-jobs-api 18000:8000 >/dev/null &
 forward=$!
 trap 'kill $forward; kind delete cluster --name "$cluster"' EXIT

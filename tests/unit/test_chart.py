@@ -7,6 +7,7 @@ CI=true, where a missing helm is an error.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from functools import cache
@@ -17,28 +18,36 @@ import pytest
 import yaml
 
 from bookkeeper_jobs.crd import build_crd
-from bookkeeper_jobs.operator.manifests import JobTemplateConfig
+from bookkeeper_jobs.jobs import CategorizeSpec
+from bookkeeper_jobs.operator.manifests import JobTemplateConfig, build_job_manifest
+from bookkeeper_jobs.resource import spec_to_resource
 
 ROOT = Path(__file__).resolve().parents[2]
 HELM = ROOT / ".tools" / "helm"
 CHART = ROOT / "charts" / "bookkeeper-jobs"
 RBAC_KINDS = ("Role", "ClusterRole")
+GENERATED_SECRET = "bkjobs-bookkeeper-jobs-secrets-key"
 
 
-@cache
-def render(values_file: str) -> tuple[dict[str, Any], ...]:
+def helm_template(values_file: str, *options: str) -> subprocess.CompletedProcess[str]:
     if not HELM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{HELM.relative_to(ROOT)} is missing: run `make tools`")
         pytest.skip("no .tools/helm (run `make tools`)")
     command = [str(HELM), "template", "bkjobs", str(CHART), "--namespace", "books"]
-    completed = subprocess.run(
-        [*command, "--include-crds", "-f", str(CHART / values_file)],
+    return subprocess.run(
+        [*command, "--include-crds", "-f", str(CHART / values_file), *options],
         capture_output=True,
         text=True,
         check=False,
         timeout=60,
     )
+
+
+@cache
+def render(values_file: str, *options: str) -> tuple[dict[str, Any], ...]:
+    """`helm template` with a values file and more options (`--set`, `--is-upgrade`)."""
+    completed = helm_template(values_file, *options)
     assert completed.returncode == 0, completed.stderr
     return tuple(doc for doc in yaml.safe_load_all(completed.stdout) if doc)
 
@@ -95,6 +104,10 @@ def test_the_operator_gets_a_task_template_it_can_load() -> None:
     config = JobTemplateConfig.model_validate_json(env["BKJOBS_TASK_TEMPLATE"])
     assert config.service_account == "bkjobs-bookkeeper-jobs-task"
     assert config.database_secret == "bookkeeper-jobs-database"
+    assert (config.secrets_key_secret, config.secrets_key_secret_key) == (
+        GENERATED_SECRET,
+        "secrets-key",
+    )
     assert config.artifacts_claim == "bkjobs-bookkeeper-jobs-artifacts"
     assert config.image == "bookkeeper-jobs:0.1.0"
     assert (config.backoff_limit, config.active_deadline_seconds) == (2, 1800)
@@ -110,7 +123,9 @@ def test_the_chart_ships_the_generated_crd() -> None:
 
 def test_optional_parts_render_only_when_enabled() -> None:
     default = {d["kind"] for d in render("ci/default-values.yaml")}
-    assert not default & {"Ingress", "NetworkPolicy", "ServiceMonitor", "StatefulSet", "Secret"}
+    assert not default & {"Ingress", "NetworkPolicy", "ServiceMonitor", "StatefulSet"}
+    [secret] = [d for d in render("ci/default-values.yaml") if d["kind"] == "Secret"]
+    assert secret["metadata"]["name"] == GENERATED_SECRET  # the secrets key's, nothing else
     prod = {d["kind"] for d in render("ci/prod-values.yaml")}
     assert {"Ingress", "NetworkPolicy", "ServiceMonitor"} <= prod
     assert "PersistentVolumeClaim" not in prod  # an existing claim is used
@@ -120,11 +135,23 @@ def test_optional_parts_render_only_when_enabled() -> None:
 
 
 def test_migrations_run_as_a_hook_before_install_and_upgrade() -> None:
-    job = find(render("ci/default-values.yaml"), "Job", "-migrate")
+    job = find(render("ci/prod-values.yaml"), "Job", "-migrate")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["bkjobs", "migrate"]
+    upgrade = find(render("ci/prod-values.yaml", "--is-upgrade"), "Job", "-migrate")
+    assert upgrade["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     dev_job = find(render("ci/dev-values.yaml"), "Job", "-migrate")
     assert dev_job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
+
+
+def test_migrations_wait_for_a_secrets_key_secret_the_release_creates() -> None:
+    """A pre-install hook would wait forever for the generated Secret (it is created after
+    the pre-install hooks), and so would a pre-upgrade hook on the upgrade that creates it
+    (`helm template` has no cluster, so lookup finds no Secret there)."""
+    job = find(render("ci/default-values.yaml"), "Job", "-migrate")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
+    upgrade = find(render("ci/default-values.yaml", "--is-upgrade"), "Job", "-migrate")
+    assert upgrade["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
 
 
 def test_every_container_is_locked_down() -> None:
@@ -175,3 +202,108 @@ def test_operator_replicas_peer_so_that_one_acts(
             "verbs": ["get", "list", "watch", "patch"],
         }
     ]
+
+
+SECRETS_KEY_SOURCES = [
+    ("ci/default-values.yaml", (), GENERATED_SECRET, "secrets-key"),
+    ("ci/dev-values.yaml", (), GENERATED_SECRET, "secrets-key"),
+    ("values-dev.yaml", (), GENERATED_SECRET, "secrets-key"),
+    ("ci/prod-values.yaml", (), "bookkeeper-jobs-auth", "credentials-key"),
+    ("values-prod.yaml", (), "bookkeeper-jobs-auth", "secrets-key"),
+    (
+        "ci/default-values.yaml",
+        ("--set", "auth.secretsKeyKey=other-key"),
+        GENERATED_SECRET,
+        "other-key",
+    ),
+    ("ci/default-values.yaml", ("--set", "auth.existingSecret=mine"), "mine", "secrets-key"),
+]
+
+
+def containers_by_workload(docs: tuple[dict[str, Any], ...]) -> dict[str, dict[str, Any]]:
+    """Every container of every Deployment and Job, as `<kind>/<name>/<container>`."""
+    return {
+        f"{doc['kind']}/{doc['metadata']['name']}/{container['name']}": container
+        for doc in docs
+        if doc["kind"] in ("Deployment", "Job")
+        for container in doc["spec"]["template"]["spec"]["containers"]
+    }
+
+
+def task_job_container(docs: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """The container of the task Job the operator builds from the chart's template."""
+    config = JobTemplateConfig.model_validate_json(operator_env(docs)["BKJOBS_TASK_TEMPLATE"])
+    body = spec_to_resource(
+        CategorizeSpec(company_id="acme", tenant_id="t1"), job_id="job-1", namespace="books"
+    )
+    pod: dict[str, Any] = build_job_manifest(body, config)["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    return container  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("values_file", "options", "secret", "key"), SECRETS_KEY_SOURCES)
+def test_every_pod_reads_the_same_secrets_key_from_one_secret(
+    values_file: str, options: tuple[str, ...], secret: str, key: str
+) -> None:
+    """The API encrypts stored tokens and the task decrypts them: one Secret and key for
+    the API, the operator, the migrations and every task pod, always by reference."""
+    docs = render(values_file, *options)
+    containers = containers_by_workload(docs)
+    assert {name.rsplit("/", 1)[1] for name in containers} >= {"api", "operator"}
+    assert any(name.endswith("-migrate/migrate") for name in containers)
+    containers["task Job (BKJOBS_TASK_TEMPLATE)"] = task_job_container(docs)
+    expected = {"secretKeyRef": {"name": secret, "key": key}}
+    for name, container in containers.items():
+        entries = [env for env in container["env"] if env["name"] == "BKJOBS_SECRETS_KEY"]
+        assert entries == [{"name": "BKJOBS_SECRETS_KEY", "valueFrom": expected}], name
+    config = JobTemplateConfig.model_validate_json(operator_env(docs)["BKJOBS_TASK_TEMPLATE"])
+    assert (config.secrets_key_secret, config.secrets_key_secret_key) == (secret, key)
+    assert "BKJOBS_SECRETS_KEY" not in config.env
+
+
+@pytest.mark.parametrize(("values_file", "options", "secret", "key"), SECRETS_KEY_SOURCES)
+def test_the_secrets_key_secret_is_generated_only_without_an_existing_one(
+    values_file: str, options: tuple[str, ...], secret: str, key: str
+) -> None:
+    docs = render(values_file, *options)
+    generated = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == secret]
+    if secret != GENERATED_SECRET:
+        assert generated == []
+        assert not [d for d in docs if d["metadata"]["name"].endswith("-secrets-key")]
+        return
+    [document] = generated
+    assert document["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert document["type"] == "Opaque"
+    assert list(document["data"]) == [key]
+    value = base64.b64decode(document["data"][key]).decode()
+    assert len(value) == 48 and value.isalnum()
+    rendered = yaml.safe_dump_all(d for d in docs if d is not document)
+    assert value not in rendered and document["data"][key] not in rendered
+
+
+def test_no_manifest_sets_the_secrets_key_as_a_value() -> None:
+    for values_file in ("ci/default-values.yaml", "ci/dev-values.yaml", "ci/prod-values.yaml"):
+        docs = render(values_file)
+        text = yaml.safe_dump_all(docs)
+        assert "BKJOBS_SECRETS_KEY" in text
+        for doc in docs:
+            for env in find_env_entries(doc, "BKJOBS_SECRETS_KEY"):
+                assert "value" not in env and "secretKeyRef" in env["valueFrom"], values_file
+
+
+def test_the_schema_refuses_a_literal_secrets_key_in_extra_env() -> None:
+    completed = helm_template(
+        "ci/default-values.yaml", "--set", "extraEnv.BKJOBS_SECRETS_KEY=" + "s" * 48
+    )
+    assert completed.returncode != 0
+    assert "invalid propertyName 'BKJOBS_SECRETS_KEY'" in completed.stderr
+
+
+def find_env_entries(node: Any, name: str) -> list[dict[str, Any]]:
+    """Every `{name: <name>, ...}` mapping anywhere in a manifest."""
+    if isinstance(node, dict):
+        found = [node] if node.get("name") == name else []
+        return found + [entry for value in node.values() for entry in find_env_entries(value, name)]
+    if isinstance(node, list):
+        return [entry for item in node for entry in find_env_entries(item, name)]
+    return []

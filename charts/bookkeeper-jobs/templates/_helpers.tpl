@@ -86,6 +86,25 @@ The Secret with the API keys and JWT secret ("" when there is none).
 {{- end }}
 {{- end }}
 
+{{/*
+The Secret with BKJOBS_SECRETS_KEY (key auth.secretsKeyKey): auth.existingSecret, else the
+one the chart generates (templates/secrets-key-secret.yaml).
+*/}}
+{{- define "bookkeeper-jobs.secretsKeySecret" -}}
+{{- default (printf "%s-secrets-key" (include "bookkeeper-jobs.fullname" .)) .Values.auth.existingSecret }}
+{{- end }}
+
+{{/*
+"true" when the Secret with BKJOBS_SECRETS_KEY exists before this install or upgrade applies
+anything: an existing Secret is named, or the generated one is already in the cluster ("" under
+`helm template`, which has no cluster).
+*/}}
+{{- define "bookkeeper-jobs.secretsKeyExists" -}}
+{{- if or .Values.auth.existingSecret (lookup "v1" "Secret" .Release.Namespace (include "bookkeeper-jobs.secretsKeySecret" .)) }}
+{{- print "true" }}
+{{- end }}
+{{- end }}
+
 {{- define "bookkeeper-jobs.artifactsClaim" -}}
 {{- default (printf "%s-artifacts" (include "bookkeeper-jobs.fullname" .)) .Values.artifacts.existingClaim }}
 {{- end }}
@@ -105,6 +124,11 @@ Environment shared by the API, the operator and the migrations. Call with
     secretKeyRef:
       name: {{ include "bookkeeper-jobs.databaseSecret" .context }}
       key: {{ $values.database.secretKey }}
+- name: BKJOBS_SECRETS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "bookkeeper-jobs.secretsKeySecret" .context }}
+      key: {{ $values.auth.secretsKeyKey }}
 - name: BKJOBS_KUBERNETES_NAMESPACE
   valueFrom:
     fieldRef:
@@ -182,6 +206,8 @@ bookkeeper_jobs.operator.manifests.JobTemplateConfig as JSON.
   "data_dir" .Values.artifacts.mountPath
   "database_secret" (include "bookkeeper-jobs.databaseSecret" .)
   "database_secret_key" .Values.database.secretKey
+  "secrets_key_secret" (include "bookkeeper-jobs.secretsKeySecret" .)
+  "secrets_key_secret_key" .Values.auth.secretsKeyKey
   "env" $env
   "run_as_user" .Values.runAsUser
   "pod_failure_policy" true
