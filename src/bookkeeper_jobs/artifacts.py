@@ -48,6 +48,11 @@ class ArtifactStore:
         sweep of finished jobs' uploads looks at."""
         return ArtifactStore(self.root / RECEIPTS_FOLDER)
 
+    @property
+    def exports(self) -> ArtifactStore:
+        """Where export files (CSV, IIF for QuickBooks) are kept, outside the sweep too."""
+        return ArtifactStore(self.root / EXPORTS_FOLDER)
+
     def delete(self, artifact_id: str) -> None:
         self.path(artifact_id).unlink(missing_ok=True)
         self.report_path(artifact_id).unlink(missing_ok=True)
@@ -125,6 +130,7 @@ class ArtifactStore:
 
 PROBE_BYTES = 4096
 RECEIPTS_FOLDER = "receipts"
+EXPORTS_FOLDER = "exports"
 REPORT_SUFFIX = ".errors.csv"
 
 

@@ -196,3 +196,15 @@ class OcrUnavailableError(OcrError):
 
 class OcrFailedError(OcrError):
     """tesseract ran but failed on a page, or ran past its time limit."""
+
+
+class SecretsKeyError(BookkeeperJobsError):
+    """No secrets key is set, or stored credentials do not open with it."""
+
+
+class QuickBooksError(BookkeeperJobsError):
+    """QuickBooks Online refused or failed a request (the message says what it answered)."""
+
+
+class NotConnectedError(QuickBooksError):
+    """The company has no QuickBooks Online connection (or it was revoked)."""

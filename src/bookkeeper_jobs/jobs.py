@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from datetime import date as datetime_date
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
@@ -28,13 +29,16 @@ from pydantic import (
     Field,
     PlainValidator,
     SerializeAsAny,
+    Strict,
     field_validator,
+    model_validator,
 )
 
 from bookkeeper_jobs.errors import UnknownJobTypeError
 from bookkeeper_jobs.results import (
     BulkApproveResult,
     CategorizeResult,
+    ExportQboResult,
     OcrResult,
     UploadAndCategorizeResult,
 )
@@ -191,6 +195,38 @@ class OcrSpec(JobSpecBase):
     )
 
 
+MAX_EXPORT_DAYS = 366
+SpecDate = Annotated[datetime_date, Strict(False)]
+"""A date in a spec: ``YYYY-MM-DD`` in JSON (the specs are strict otherwise)."""
+
+
+class ExportQboSpec(JobSpecBase):
+    type: Literal["export-qbo"] = "export-qbo"
+    start_date: SpecDate = Field(description="The first day exported (ISO 8601 date).")
+    end_date: SpecDate = Field(description="The last day exported, at most 366 days later.")
+    destination: Literal["quickbooks", "csv", "iif"] = Field(
+        default="quickbooks",
+        description="`quickbooks`: create the entries in the connected QuickBooks Online "
+        "company (409 when not connected); `csv` (QuickBooks' bank transactions layout) or "
+        "`iif`: write a file to import, downloadable from the result's `file`.",
+    )
+    bank_account: str = Field(
+        default="Checking",
+        min_length=1,
+        max_length=100,
+        description="The QuickBooks bank account the transactions went through (created as a "
+        "Bank account when missing).",
+    )
+
+    @model_validator(mode="after")
+    def _a_bounded_range(self) -> ExportQboSpec:
+        if self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        if (self.end_date - self.start_date).days >= MAX_EXPORT_DAYS:
+            raise ValueError(f"the range is longer than {MAX_EXPORT_DAYS} days: split it")
+        return self
+
+
 CATEGORIZE = register_job_type(
     JobTypeInfo(
         name="categorize",
@@ -228,6 +264,17 @@ OCR = register_job_type(
         task="bookkeeper_jobs.tasks.ocr:read_receipt",
         summary="Read an uploaded receipt (vendor, date, total, tax) with OCR, then match it to "
         "a transaction of the company.",
+        json_route=False,
+    )
+)
+EXPORT_QBO = register_job_type(
+    JobTypeInfo(
+        name="export-qbo",
+        spec=ExportQboSpec,
+        result=ExportQboResult,
+        task="bookkeeper_jobs.tasks.export_qbo:export_qbo",
+        summary="Export the company's approved transactions of a date range to QuickBooks "
+        "Online (each exactly once), or to a file QuickBooks imports.",
         json_route=False,
     )
 )

@@ -150,3 +150,50 @@ class OcrResult(_Result):
         exclude_if=_is_false,
         description="Present and true when the job stopped between pages on a cancel request.",
     )
+
+
+class ExportedEntry(_Result):
+    """A transaction created in QuickBooks Online."""
+
+    transaction_id: str
+    entity: Literal["Purchase", "Deposit"] = Field(description="What it became.")
+    qbo_id: str = Field(description="Its id in QuickBooks.")
+
+
+class ExportFailure(_Result):
+    """A transaction that was not exported, and why (the export went on without it)."""
+
+    transaction_id: str
+    message: str = Field(description="QuickBooks' fault, or the mapping problem.")
+
+
+class ExportQboResult(_Result):
+    """The result of an ``export-qbo`` job."""
+
+    start_date: dt.date
+    end_date: dt.date
+    destination: Literal["quickbooks", "csv", "iif"] = Field(
+        description="Where the transactions went: QuickBooks Online, or a file to import."
+    )
+    realm_id: str | None = Field(default=None, description="The QuickBooks company exported to.")
+    exported: int = Field(ge=0, description="Transactions created in QuickBooks (or written).")
+    skipped: int = Field(ge=0, description="Transactions in the range exported before.")
+    failed: int = Field(
+        ge=0, description="Transactions QuickBooks refused or that could not be mapped."
+    )
+    entries: list[ExportedEntry] = Field(
+        default_factory=list, description="The first 20 objects created."
+    )
+    failures: list[ExportFailure] = Field(
+        default_factory=list, description="The first 20 failures, each with its reason."
+    )
+    file: str | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="Where to download the file written (csv, iif): `GET /api/artifacts/{id}`.",
+    )
+    cancelled: bool = Field(
+        default=False,
+        exclude_if=_is_false,
+        description="Present and true when the export stopped early on a cancel request.",
+    )

@@ -162,9 +162,6 @@ class Settings(BaseSettings):
     qbo_state_ttl: float = Field(default=600.0, gt=0)
     """Seconds a Connect flow's `state` stays valid (it is also single use)."""
 
-    export_max_days: int = Field(default=366, ge=1, le=3660)
-    """The longest date range one export may cover."""
-
     job_type_modules: list[str] = Field(default_factory=list)
     """Modules that register more job types (``["mycompany.jobs.reconcile"]``), imported at
     start-up by the API, the workers, the operator and task containers (and by
@@ -221,38 +218,6 @@ class ClientSettings(BaseSettings):
 
     api_key: SecretStr | None = None
     """The bearer token (API key or JWT) the client sends."""
-
-    secrets_key: SecretStr | None = None
-    """Encrypts stored credentials (QuickBooks tokens) at rest: a random string of at least
-    32 characters, the same for the API, the workers and the task pods. `production`
-    refuses to start without one; elsewhere credentials cannot be stored without it."""
-
-    qbo_client_id: str = ""
-    """The QuickBooks Online app's client id, for the Connect flow (`.../quickbooks/connect`).
-    Empty: companies can still be connected with their own credentials (PUT)."""
-
-    qbo_client_secret: SecretStr | None = None
-    """The QuickBooks Online app's client secret, for the Connect flow."""
-
-    qbo_redirect_uri: str = ""
-    """Where Intuit sends the user back after consent: this API's `/api/quickbooks/callback`
-    as the app's settings at Intuit name it (https in production)."""
-
-    qbo_discovery_urls: dict[str, str] = Field(default_factory=lambda: dict(QBO_DISCOVERY_URLS))
-    """Intuit's OpenID discovery document per environment (`sandbox`, `production`): where
-    the OAuth endpoints are found. Intuit's own by default; tests point them elsewhere."""
-
-    qbo_api_urls: dict[str, str] = Field(default_factory=lambda: dict(QBO_API_URLS))
-    """The QuickBooks Online Accounting API base (ending in `/v3`) per environment."""
-
-    qbo_minor_version: int = Field(default=75, ge=75)
-    """The Accounting API minor version requested (75 is the oldest Intuit still serves)."""
-
-    qbo_state_ttl: float = Field(default=600.0, gt=0)
-    """Seconds a Connect flow's `state` stays valid (it is also single use)."""
-
-    export_max_days: int = Field(default=366, ge=1, le=3660)
-    """The longest date range one export may cover."""
 
     job_type_modules: list[str] = Field(default_factory=list)
     """As the server's: modules registering more job types, so ``bkjobs submit`` knows them."""

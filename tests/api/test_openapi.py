@@ -58,9 +58,16 @@ def test_openapi_shows_each_job_types_body_and_result_model(client: httpx.Client
         {"$ref": "#/components/schemas/BulkApproveResult"},
         {"$ref": "#/components/schemas/UploadAndCategorizeResult"},
         {"$ref": "#/components/schemas/OcrResult"},
+        {"$ref": "#/components/schemas/ExportQboResult"},
         {"type": "null"},
     ]
-    assert view["type"]["enum"] == ["categorize", "bulk-approve", "upload-and-categorize", "ocr"]
+    assert view["type"]["enum"] == [
+        "categorize",
+        "bulk-approve",
+        "upload-and-categorize",
+        "ocr",
+        "export-qbo",
+    ]
     ocr = document["paths"]["/api/jobs/ocr"]["post"]["requestBody"]["content"]
     file_path = schemas[ocr["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
     assert file_path["properties"]["file_path"]["deprecated"] is True
@@ -76,6 +83,20 @@ STATUSES = {
     ("post", "/api/jobs/upload-and-categorize"): {"202", "401", "403", "409", "413", "422"},
     ("post", "/api/jobs/ocr"): {"202", "400", "401", "403", "404", "409", "413", "422", "503"},
     ("post", "/api/receipts"): {"201", "401", "403", "413", "415", "422", "503", "507"},
+    ("post", "/api/jobs/export-qbo"): {"202", "401", "403", "409", "413", "422", "503"},
+    ("get", "/api/companies/{company_id}/quickbooks"): {"200", "401", "403", "404", "503"},
+    ("put", "/api/companies/{company_id}/quickbooks"): {"200", "401", "403", "404", "422", "502"},
+    ("delete", "/api/companies/{company_id}/quickbooks"): {"200", "401", "403", "404", "503"},
+    ("get", "/api/companies/{company_id}/quickbooks/connect"): {
+        "200",
+        "401",
+        "403",
+        "404",
+        "409",
+        "502",
+    },
+    ("get", "/api/quickbooks/callback"): {"200", "400", "502"},
+    ("get", "/api/artifacts/{file_id}"): {"200", "401", "404", "503"},
     ("get", "/api/receipts/{receipt_id}"): {"200", "401", "404", "503"},
     ("get", "/api/receipts/{receipt_id}/file"): {"200", "401", "404", "503"},
     ("get", "/api/companies/{company_id}/receipts"): {"200", "400", "401", "403", "422", "503"},
@@ -129,6 +150,7 @@ def test_the_statuses_a_client_gets_are_documented(
                 job_id="job-00000000000000000000",
                 company_id="c1",
                 receipt_id="rcpt-00000000000000000000",
+                file_id="file-00000000000000000000",
             )
             if operation.get("security"):
                 refused = anonymous.request(method, url)

@@ -130,13 +130,19 @@ class KubernetesBackend:
 
 
 def task_environment(settings: Settings) -> dict[str, str]:
-    """What the chart gives a task pod, pointed at this test's files."""
-    return {
+    """What the chart gives a task pod (its values' ``extraEnv`` and the secrets key from
+    its Secret), pointed at this test's files and servers."""
+    env = {
         "BKJOBS_DATA_DIR": str(settings.data_dir),
         "BKJOBS_ENVIRONMENT": "test",
         "BKJOBS_TASKS": json.dumps(settings.tasks),
         "BKJOBS_JOB_TYPE_MODULES": json.dumps(settings.job_type_modules),
+        "BKJOBS_QBO_DISCOVERY_URLS": json.dumps(settings.qbo_discovery_urls),
+        "BKJOBS_QBO_API_URLS": json.dumps(settings.qbo_api_urls),
     }
+    if settings.secrets_key is not None:
+        env["BKJOBS_SECRETS_KEY"] = settings.secrets_key.get_secret_value()
+    return env
 
 
 def make_kubernetes_backend(tmp_path: Path, **overrides: Any) -> KubernetesBackend:

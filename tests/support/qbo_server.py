@@ -671,6 +671,9 @@ class QboState:
         self.revoked_tokens: list[str] = []
         self.failures: list[InjectedFailure] = []
         self.log: list[RecordedRequest] = []
+        self.held_path: str | None = None
+        """Answers to requests whose path ends so wait for ``release`` (after the work)."""
+        self.release = threading.Event()
         if realm_id is not None:
             self.realm(realm_id)
 
@@ -1337,7 +1340,10 @@ class QboRequestHandler(http.server.BaseHTTPRequestHandler):
             except QboFault as fault:
                 status, answer = fault.status, fault.body()
             self.state.remember(realm_id, request_id, signature, status, answer)
-            return status, answer
+        held = self.state.held_path
+        if held is not None and self.url_path.endswith(held):
+            self.state.release.wait(HOLD_SECONDS)  # the work is done; the answer waits
+        return status, answer
 
     def perform(self, realm_id: str, kind: str | None, body: object) -> JsonDict:
         if kind is None:
@@ -1353,6 +1359,10 @@ def invalid_content_type(got: str, expected: str) -> QboFault:
             "1050", "Invalid Content Type", f"Content-Type {got or '<none>'} : expected {expected}"
         )
     )
+
+
+HOLD_SECONDS = 60.0
+"""The longest a held answer waits (a test that forgets to release still ends)."""
 
 
 class QboHTTPServer(http.server.ThreadingHTTPServer):
@@ -1388,6 +1398,19 @@ class QboServer:
         """The fixed company, else the company of the latest authorization (or None)."""
         with self._state.lock:
             return self._state.fixed_realm_id or self._state.last_realm_id
+
+    def hold_answers(self, path_suffix: str) -> None:
+        """From now on, a create or batch whose path ends with ``path_suffix`` is done (and
+        remembered for its requestid) but its answer waits until :meth:`release_answers`:
+        the moment a client can die between QuickBooks' work and hearing of it."""
+        with self._state.lock:
+            self._state.release.clear()
+            self._state.held_path = path_suffix
+
+    def release_answers(self) -> None:
+        with self._state.lock:
+            self._state.held_path = None
+            self._state.release.set()
 
     def add_realm(self, realm_id: str | None = None) -> str:
         """Create a company (to seed before anyone authorizes); answers its id."""
@@ -1502,6 +1525,7 @@ def qbo_server(
     try:
         yield QboServer(http_server)
     finally:
+        state.release.set()  # no handler thread may wait past the server
         http_server.shutdown()
         thread.join(10)
         http_server.server_close()

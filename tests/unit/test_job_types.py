@@ -41,7 +41,7 @@ ECHO = JobTypeInfo(
 
 def test_the_built_in_types_are_registered_in_order() -> None:
     names = [info.name for info in job_types()]
-    assert names == ["categorize", "bulk-approve", "upload-and-categorize", "ocr"]
+    assert names == ["categorize", "bulk-approve", "upload-and-categorize", "ocr", "export-qbo"]
 
 
 def test_a_spec_parses_by_its_type_and_an_unknown_type_is_refused() -> None:

@@ -14,7 +14,7 @@ from bookkeeper_jobs.api.ledger_gate import LedgerGate
 from bookkeeper_jobs.api.problems import quoted
 from bookkeeper_jobs.api.store.protocol import JobStore
 from bookkeeper_jobs.artifacts import ArtifactStore
-from bookkeeper_jobs.errors import AuthenticationError
+from bookkeeper_jobs.errors import AuthenticationError, StorageError
 from bookkeeper_jobs.jobs import Job
 from bookkeeper_jobs.settings import Settings
 
@@ -36,6 +36,16 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_ledger(services: ServicesDep) -> LedgerGate:
+    if services.ledger is None:
+        raise StorageError("this server has no ledger database configured")
+    return services.ledger
+
+
+Ledger = Annotated[LedgerGate, Depends(get_ledger)]
+"""The ledger for routes that read or write business data (``with ledger.use() as l``)."""
 
 _bearer = HTTPBearer(auto_error=False, description="An API key or a JWT.")
 

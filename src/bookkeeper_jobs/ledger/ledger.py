@@ -31,6 +31,7 @@ from bookkeeper_jobs.ledger.fingerprint import (
     transaction_fingerprint,
 )
 from bookkeeper_jobs.ledger.models import accounts, categorization_rules, companies, transactions
+from bookkeeper_jobs.ledger.quickbooks import QuickBooksBook
 from bookkeeper_jobs.ledger.receipts import ReceiptBook
 from bookkeeper_jobs.ledger.records import (
     Account,
@@ -86,6 +87,11 @@ class Ledger:
     def receipts(self) -> ReceiptBook:
         """The companies' receipts (uploaded files, what OCR read, the matches)."""
         return ReceiptBook(self)
+
+    @property
+    def quickbooks(self) -> QuickBooksBook:
+        """QuickBooks Online connections and the record of what was exported."""
+        return QuickBooksBook(self)
 
     # -- companies and accounts --------------------------------------------------------
 

@@ -39,6 +39,8 @@ ACCOUNT_KINDS = ("expense", "income", "asset", "liability", "equity")
 CATEGORY_SOURCES = ("rule", "model", "user")
 APPROVAL_STATES = ("pending", "approved")
 RULE_KINDS = ("contains", "regex", "amount_range")
+QBO_ENVIRONMENTS = ("sandbox", "production")
+QBO_EXPORT_STATES = ("sending", "exported")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -166,8 +168,91 @@ class Receipt(Base):
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class QboConnection(Base):
+    """A company's QuickBooks Online connection. ``credentials`` is sealed with the secrets
+    key (client id and secret, refresh and access tokens): never stored in the clear."""
+
+    __tablename__ = "qbo_connections"
+    __table_args__ = (
+        CheckConstraint(_one_of("environment", QBO_ENVIRONMENTS), name="environment"),
+    )
+
+    company_id: Mapped[str] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    environment: Mapped[str] = mapped_column(String(16))
+    realm_id: Mapped[str] = mapped_column(String(64))
+    credentials: Mapped[str] = mapped_column(Text)
+    refresh_token_expires_at: Mapped[datetime.datetime | None] = mapped_column(
+        DateTime(timezone=True)
+    )
+    connected_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QboOAuthState(Base):
+    """A Connect flow under way: the ``state`` sent to Intuit (kept as its SHA-256), bound to
+    a tenant and company, single use and expiring."""
+
+    __tablename__ = "qbo_oauth_states"
+    __table_args__ = (
+        CheckConstraint(_one_of("environment", QBO_ENVIRONMENTS), name="environment"),
+    )
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(String(128))
+    environment: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QboExport(Base):
+    """One transaction's export to a QuickBooks company: written as ``sending`` (with the
+    request id) before the request, then ``exported`` with the object's id and sync token.
+    A retry re-sends a ``sending`` row with the same request id, which QuickBooks answers
+    with the first response instead of creating the object again."""
+
+    __tablename__ = "qbo_exports"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", QBO_EXPORT_STATES), name="state"),
+        Index("ix_qbo_exports_company_state", "company_id", "state"),
+    )
+
+    company_id: Mapped[str] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    transaction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(64))
+    qbo_entity: Mapped[str] = mapped_column(String(16))
+    qbo_id: Mapped[str | None] = mapped_column(String(64))
+    sync_token: Mapped[str | None] = mapped_column(String(16))
+    job_id: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExportFile(Base):
+    """A file an export wrote for QuickBooks to import (CSV or IIF), in the artifact store;
+    served by ``GET /api/artifacts/{id}`` to the company's tenant."""
+
+    __tablename__ = "export_files"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(String(64))
+    artifact_id: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
 companies = Base.metadata.tables["companies"]
 accounts = Base.metadata.tables["accounts"]
 transactions = Base.metadata.tables["transactions"]
 categorization_rules = Base.metadata.tables["categorization_rules"]
 receipts = Base.metadata.tables["receipts"]
+qbo_connections = Base.metadata.tables["qbo_connections"]
+qbo_oauth_states = Base.metadata.tables["qbo_oauth_states"]
+qbo_exports = Base.metadata.tables["qbo_exports"]
+export_files = Base.metadata.tables["export_files"]

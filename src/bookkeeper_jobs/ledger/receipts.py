@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,19 @@ class ReceiptBook:
         )
         with self._ledger._reading() as conn:
             return [transaction_from_row(row) for row in conn.execute(query)]
+
+    def vendors_of(self, company_id: str, transaction_ids: Sequence[str]) -> dict[str, str]:
+        """The vendor read from the receipt matched to each of ``transaction_ids`` (those
+        with one)."""
+        if not transaction_ids:
+            return {}
+        query = select(receipts.c.matched_transaction_id, receipts.c.vendor).where(
+            receipts.c.company_id == company_id,
+            receipts.c.matched_transaction_id.in_(list(transaction_ids)),
+            receipts.c.vendor.is_not(None),
+        )
+        with self._ledger._reading() as conn:
+            return {row.matched_transaction_id: row.vendor for row in conn.execute(query)}
 
     def record_ocr(
         self,

@@ -2,9 +2,10 @@
 
 A task is a plain function ``(TaskContext[SpecT]) -> ResultModel``: it reads and writes
 business data through ``ledger``, opens stored uploads through ``artifacts`` (by id, never a
-server path), reports progress through ``reporter`` and may tag what it writes with
-``job_id``. It knows nothing of Kubernetes or SQLite; the attempt runner
-(:mod:`bookkeeper_jobs.tasks.runner`) builds the context and records how the task ended.
+server path), reports progress through ``reporter``, reads its configuration from
+``settings`` and may tag what it writes with ``job_id``. It knows nothing of Kubernetes or
+SQLite; the attempt runner (:mod:`bookkeeper_jobs.tasks.runner`) builds the context and
+records how the task ended.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 from pydantic import BaseModel
 
 from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.settings import Settings
 from bookkeeper_jobs.tasks.reporter import ProgressReporter
 
 if TYPE_CHECKING:  # the ledger imports SQLAlchemy; a context is only built in workers
@@ -37,6 +39,8 @@ class TaskContext(Generic[SpecT]):
     ledger: Ledger
     artifacts: ArtifactStore
     reporter: ProgressReporter
+    settings: Settings
+    """The process's settings (a task reads what it needs: the secrets key, endpoints)."""
 
 
 TaskFunction: TypeAlias = Callable[[TaskContext[Any]], BaseModel]

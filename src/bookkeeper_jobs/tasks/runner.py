@@ -107,6 +107,7 @@ def run_attempt(
         ledger=ledger,
         artifacts=ArtifactStore(settings.artifacts_dir),
         reporter=reporter,
+        settings=settings,
     )
     try:
         result = resolve_task(task_path)(context)

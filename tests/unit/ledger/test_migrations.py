@@ -11,7 +11,15 @@ from bookkeeper_jobs.ledger.models import Base
 def test_migrate_creates_every_table(ledger: Ledger) -> None:
     tables = set(inspect(ledger.engine).get_table_names())
 
-    assert {"companies", "accounts", "transactions", "categorization_rules", "receipts"} <= tables
+    assert {
+        "companies",
+        "accounts",
+        "transactions",
+        "categorization_rules",
+        "receipts",
+        "qbo_connections",
+        "qbo_exports",
+    } <= tables
     assert "alembic_version" in tables
 
 
@@ -20,7 +28,7 @@ def test_migrate_is_idempotent(ledger: Ledger) -> None:
     ledger.migrate()
 
     with ledger.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == "0003"
 
 
 def test_migrations_match_the_models(ledger: Ledger) -> None:

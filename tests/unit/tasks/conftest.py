@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from bookkeeper_jobs.artifacts import ArtifactStore
 from bookkeeper_jobs.jobs import utcnow
 from bookkeeper_jobs.ledger import Ledger
+from bookkeeper_jobs.settings import Settings
 from bookkeeper_jobs.tasks.context import TaskContext
 from bookkeeper_jobs.tasks.reporter import ProgressReporter
 from tests.unit.ledger.factories import recording_reporter
@@ -30,9 +31,10 @@ SpecT = TypeVar("SpecT", bound=BaseModel)
 
 @dataclass(frozen=True)
 class ContextFactory:
-    """Builds task contexts that share one artifact store."""
+    """Builds task contexts that share one artifact store and test settings."""
 
     artifacts: ArtifactStore
+    settings: Settings
 
     def __call__(
         self,
@@ -52,6 +54,7 @@ class ContextFactory:
             ledger=ledger,
             artifacts=self.artifacts,
             reporter=reporter if reporter is not None else recording_reporter()[0],
+            settings=self.settings,
         )
 
 
@@ -61,5 +64,5 @@ def artifacts(tmp_path: Path) -> ArtifactStore:
 
 
 @pytest.fixture
-def make_context(artifacts: ArtifactStore) -> ContextFactory:
-    return ContextFactory(artifacts)
+def make_context(artifacts: ArtifactStore, tmp_path: Path) -> ContextFactory:
+    return ContextFactory(artifacts, Settings(environment="test", data_dir=tmp_path))

@@ -17,8 +17,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Respon
 from fastapi import status as http
 from fastapi.responses import FileResponse
 
-from bookkeeper_jobs.api.deps import CurrentPrincipal, ServicesDep, require_company
-from bookkeeper_jobs.api.ledger_gate import LedgerGate
+from bookkeeper_jobs.api.deps import CurrentPrincipal, Ledger, ServicesDep, require_company
 from bookkeeper_jobs.api.problems import problem, quoted
 from bookkeeper_jobs.api.schemas import (
     CompanyReceipts,
@@ -31,7 +30,6 @@ from bookkeeper_jobs.errors import (
     FatalTaskError,
     InvalidCursorError,
     ReceiptFileError,
-    StorageError,
     UnsupportedReceiptTypeError,
 )
 from bookkeeper_jobs.ledger.receipts import NewReceipt, StoredReceipt
@@ -46,15 +44,6 @@ DEFAULT_FILENAME = "receipt"
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 """Controls (C0, C1), format characters (bidi overrides, zero-width) and line separators:
 nothing a file name needs, and each could disguise it in a client."""
-
-
-def get_ledger(services: ServicesDep) -> LedgerGate:
-    if services.ledger is None:
-        raise StorageError("this server has no ledger database configured")
-    return services.ledger
-
-
-Ledger = Annotated[LedgerGate, Depends(get_ledger)]
 
 
 def visible_receipt(receipt_id: str, principal: CurrentPrincipal, ledger: Ledger) -> StoredReceipt:

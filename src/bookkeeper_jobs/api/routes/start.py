@@ -16,16 +16,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Header, HTTPException, Response, UploadFile, status
 from pydantic import Field
 
-from bookkeeper_jobs.api.deps import CurrentPrincipal, Services, ServicesDep, require_company
+from bookkeeper_jobs.api.deps import (
+    CurrentPrincipal,
+    Ledger,
+    Services,
+    ServicesDep,
+    require_company,
+)
 from bookkeeper_jobs.api.problems import problem, quoted
-from bookkeeper_jobs.api.routes.receipts import Ledger
 from bookkeeper_jobs.api.schemas import JobStarted
 from bookkeeper_jobs.api.store.protocol import Submission
 from bookkeeper_jobs.artifacts import ArtifactTooLargeError
 from bookkeeper_jobs.errors import IdempotencyConflictError
 from bookkeeper_jobs.jobs import (
+    EXPORT_QBO,
     OCR,
     UPLOAD_AND_CATEGORIZE,
+    ExportQboSpec,
     JobSpecBase,
     JobTypeInfo,
     OcrSpec,
@@ -114,6 +121,21 @@ def build_router() -> APIRouter:
         },
         summary=f"Start an {OCR.name} job",
         description=OCR.summary,
+    )
+    router.add_api_route(
+        f"/{EXPORT_QBO.name}",
+        start_export_qbo,
+        methods=["POST"],
+        status_code=status.HTTP_202_ACCEPTED,
+        responses={
+            **ACCEPTED,
+            409: problem(
+                "The company is not connected to QuickBooks Online (or an Idempotency-Key "
+                "was reused with another body)."
+            ),
+        },
+        summary=f"Start an {EXPORT_QBO.name} job",
+        description=EXPORT_QBO.summary,
     )
     return router
 
@@ -230,4 +252,29 @@ def start_ocr(
             f" {quoted(body.company_id)}",
         )
     spec = OcrSpec.model_validate(body.model_dump(exclude={"file_path"}))
+    return start(services, response, spec, idempotency_key, fingerprint_of(spec))
+
+
+def start_export_qbo(
+    spec: ExportQboSpec,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    ledger: Ledger,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobStarted:
+    """Export the company's approved transactions of a range to QuickBooks Online (or a
+    file); a 409 when it is to go to QuickBooks and the company is not connected."""
+    require_company(principal, spec.tenant_id, spec.company_id)
+    if spec.destination == "quickbooks":
+        with ledger.use() as book:
+            owner = book.company_tenant(spec.company_id)
+            connected = book.quickbooks.connection(spec.company_id) is not None
+        if not connected or owner != spec.tenant_id:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"company_id: company {quoted(spec.company_id)} is not connected to"
+                " QuickBooks Online; connect it (GET /api/companies/{company_id}/quickbooks/"
+                "connect, or PUT) or export a file with destination csv or iif",
+            )
     return start(services, response, spec, idempotency_key, fingerprint_of(spec))
