@@ -90,7 +90,7 @@ def purchase(
     transaction: Transaction, *, bank_account_id: str, account_id: str, vendor_id: str | None
 ) -> Purchase:
     line = AccountBasedExpenseLine()
-    line.Amount = abs(transaction.amount)
+    line.Amount = amount(transaction)
     line.Description = transaction.description[:MAX_DESCRIPTION_CHARS]
     line.AccountBasedExpenseLineDetail = AccountBasedExpenseLineDetail()
     line.AccountBasedExpenseLineDetail.AccountRef = ref(account_id)
@@ -107,7 +107,7 @@ def purchase(
 
 def deposit(transaction: Transaction, *, bank_account_id: str, account_id: str) -> Deposit:
     line = DepositLine()
-    line.Amount = abs(transaction.amount)
+    line.Amount = amount(transaction)
     line.Description = transaction.description[:MAX_DESCRIPTION_CHARS]
     line.DepositLineDetail = DepositLineDetail()
     line.DepositLineDetail.AccountRef = ref(account_id)
@@ -117,6 +117,12 @@ def deposit(transaction: Transaction, *, bank_account_id: str, account_id: str) 
     entry.PrivateNote = note_for(transaction)
     entry.Line = [line]
     return entry
+
+
+def amount(transaction: Transaction) -> float:
+    """The line amount as a JSON number, as Intuit's examples send it (a two-decimal amount
+    under 10^13 round-trips exactly through a float's shortest repr)."""
+    return float(abs(transaction.amount))
 
 
 def note_for(transaction: Transaction) -> str:
