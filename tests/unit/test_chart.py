@@ -291,12 +291,20 @@ def test_no_manifest_sets_the_secrets_key_as_a_value() -> None:
                 assert "value" not in env and "secretKeyRef" in env["valueFrom"], values_file
 
 
-def test_the_schema_refuses_a_literal_secrets_key_in_extra_env() -> None:
-    completed = helm_template(
-        "ci/default-values.yaml", "--set", "extraEnv.BKJOBS_SECRETS_KEY=" + "s" * 48
-    )
+@pytest.mark.parametrize("variable", ["BKJOBS_SECRETS_KEY", "BKJOBS_QBO_CLIENT_SECRET"])
+def test_the_schema_refuses_a_literal_secret_in_extra_env(variable: str) -> None:
+    completed = helm_template("ci/default-values.yaml", "--set", f"extraEnv.{variable}=" + "s" * 48)
     assert completed.returncode != 0
-    assert "invalid propertyName 'BKJOBS_SECRETS_KEY'" in completed.stderr
+    assert f"invalid propertyName '{variable}'" in completed.stderr
+
+
+def test_the_api_reads_the_quickbooks_app_secret_from_the_auth_secret() -> None:
+    docs = render("ci/prod-values.yaml")
+    api = next(c for name, c in containers_by_workload(docs).items() if name.endswith("/api"))
+    [entry] = [env for env in api["env"] if env["name"] == "BKJOBS_QBO_CLIENT_SECRET"]
+    reference = entry["valueFrom"]["secretKeyRef"]
+    assert reference["key"] == "qbo-client-secret"
+    assert reference["optional"] is True  # the Connect flow is optional; PUT works without
 
 
 def find_env_entries(node: Any, name: str) -> list[dict[str, Any]]:
