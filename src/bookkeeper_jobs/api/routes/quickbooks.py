@@ -47,6 +47,9 @@ COMPANY_ERRORS: Responses = {
     404: problem("The company is another tenant's."),
 }
 UNREACHABLE: Responses = {502: problem("QuickBooks Online could not be reached.")}
+NO_SECRETS_KEY: Responses = {
+    409: problem("This server has no BKJOBS_SECRETS_KEY to seal credentials.")
+}
 
 
 class Connection(BaseModel):
@@ -115,10 +118,12 @@ OwnCompany = Annotated[str, Depends(own_company)]
 
 
 def secret_box(services: Services) -> SecretBox:
+    """The box sealing credentials; a 409 on a server configured without a secrets key
+    (production refuses to start so; elsewhere connecting needs one set)."""
     try:
         return SecretBox(services.settings.secrets_key)
     except SecretsKeyError as exc:
-        raise HTTPException(http.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from exc
+        raise HTTPException(http.HTTP_409_CONFLICT, detail=str(exc)) from exc
 
 
 @router.get("/api/companies/{company_id}/quickbooks", responses=COMPANY_ERRORS)
@@ -166,6 +171,7 @@ def start_connect(
     responses={
         400: problem("The flow's state is unknown, used or expired, or Intuit refused."),
         **UNREACHABLE,
+        **NO_SECRETS_KEY,
     },
 )
 def finish_connect(
@@ -224,6 +230,7 @@ def finish_connect(
     responses={
         **COMPANY_ERRORS,
         **UNREACHABLE,
+        **NO_SECRETS_KEY,
         422: {"description": "A field is missing, or QuickBooks refused the credentials."},
     },
 )
