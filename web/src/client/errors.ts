@@ -1,0 +1,73 @@
+// What the client throws:
+//
+//   JobsClientError            anything this package raises on purpose
+//   ├── ApiError               the server answered with a non-2xx status (status, detail)
+//   └── NetworkError           no answer at all (offline, DNS, connection reset, CORS)
+//
+// An abort is not wrapped: it rejects with the signal's reason (a DOMException "AbortError").
+import type { ValidationIssue } from "./types.js";
+
+export class JobsClientError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class ApiError extends JobsClientError {
+  /** The HTTP status. */
+  readonly status: number;
+  /** The server's `detail`: a sentence naming the field, or FastAPI's list for a 422. */
+  readonly detail: string | ValidationIssue[] | null;
+  /** `Retry-After` in milliseconds, when the server sent one (429, 503, 507). */
+  readonly retryAfterMs: number | null;
+
+  constructor(status: number, detail: string | ValidationIssue[] | null, retryAfterMs: number | null) {
+    super(describe(status, detail));
+    this.status = status;
+    this.detail = detail;
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /** Whether asking again later may succeed (a timeout, rate limit or server trouble). */
+  get retryable(): boolean {
+    return this.status === 408 || this.status === 425 || this.status === 429 || this.status >= 500;
+  }
+}
+
+export class NetworkError extends JobsClientError {}
+
+function describe(status: number, detail: string | ValidationIssue[] | null): string {
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail) && detail.length > 0) {
+    return detail.map((issue) => `${issue.loc.slice(1).join(".") || "body"}: ${issue.msg}`).join("; ");
+  }
+  return `HTTP ${status}`;
+}
+
+/** `Retry-After` as milliseconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3). */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | null {
+  if (value == null || value.trim() === "") return null;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? null : Math.max(0, date - now);
+}
+
+export async function apiErrorFrom(response: Response): Promise<ApiError> {
+  let detail: string | ValidationIssue[] | null = null;
+  try {
+    const body: unknown = await response.json();
+    if (body && typeof body === "object" && "detail" in body) {
+      const value = (body as { detail: unknown }).detail;
+      if (typeof value === "string" || Array.isArray(value)) detail = value as string | ValidationIssue[];
+    }
+  } catch {
+    // not JSON (a proxy's HTML page): the status says enough
+  }
+  return new ApiError(response.status, detail, parseRetryAfter(response.headers.get("Retry-After")));
+}
+
+export function isAbort(error: unknown): boolean {
+  return error instanceof DOMException && error.name === "AbortError";
+}
