@@ -29,10 +29,19 @@ key_chars=$("$kubectl" get secret bkjobs-bookkeeper-jobs-secrets-key \
   -o jsonpath='{.data.secrets-key}' | base64 -d | wc -c)
 [ "$key_chars" -eq 48 ] || { echo "e2e-kind: no generated secrets key ($key_chars characters)" >&2; exit 1; }
 
-"$kubectl" port-forward svc/bkjobs-bookkeeper-jobs-api 18000:8000 >/dev/null &
+# The Service exposes api.service.port (80 by default) and forwards it to the pod's named
+# port "http" (api.containerPort, 8000): port-forward to the Service's port, read from the
+# Service itself, never to the container port.
+service=svc/bkjobs-bookkeeper-jobs-api
+service_port=$("$kubectl" get "$service" -o jsonpath='{.spec.ports[?(@.name=="http")].port}')
+"$kubectl" port-forward "$service" "18000:$service_port" >/dev/null &
 forward=$!
 trap 'kill $forward; kind delete cluster --name "$cluster"' EXIT
-sleep 3
+for _ in $(seq 60); do
+  curl -fsS http://127.0.0.1:18000/readyz >/dev/null 2>&1 && break
+  sleep 1
+done
+curl -fsS http://127.0.0.1:18000/readyz >/dev/null || { echo "e2e-kind: the API is not ready through the port-forward" >&2; exit 1; }
 
 BKJOBS_E2E_URL=http://127.0.0.1:18000 BKJOBS_E2E_KEY=dev-key-0123456789abcdefghij \
 BKJOBS_E2E_KUBECTL="$kubectl" .venv/bin/pytest -p no:cacheprovider tests/e2e/kind_scenario.py
