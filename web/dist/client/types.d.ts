@@ -1,0 +1,50 @@
+import type { components, paths } from "../api/schema.js";
+type Schemas = components["schemas"];
+type JsonBody<P extends keyof paths> = paths[P] extends {
+    post: {
+        requestBody: {
+            content: {
+                "application/json": infer B;
+            };
+        };
+    };
+} ? B : never;
+type FormBody<P extends keyof paths> = paths[P] extends {
+    post: {
+        requestBody: {
+            content: {
+                "multipart/form-data": infer B;
+            };
+        };
+    };
+} ? B : never;
+export type JobView = Schemas["JobView"];
+export type JobStatus = Schemas["JobPhase"];
+export type JobType = JobView["type"];
+export type JobStarted = Schemas["JobStarted"];
+export type CompanyJobs = Schemas["CompanyJobs"];
+export type ReceiptUploaded = Schemas["ReceiptUploaded"];
+export type ReceiptView = Schemas["ReceiptView"];
+export type ReceiptSummary = Schemas["ReceiptSummary"];
+export type CompanyReceipts = Schemas["CompanyReceipts"];
+export type ValidationIssue = Schemas["ValidationError"];
+type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
+export type CategorizeRequest = Optional<JsonBody<"/api/jobs/categorize">, "type" | "limit">;
+export type BulkApproveRequest = Optional<JsonBody<"/api/jobs/bulk-approve">, "type">;
+export type OcrRequest = Optional<JsonBody<"/api/jobs/ocr">, "type">;
+export type ExportQboRequest = Optional<JsonBody<"/api/jobs/export-qbo">, "type" | "destination" | "bank_account">;
+type StatementForm = FormBody<"/api/jobs/upload-and-categorize">;
+type ReceiptForm = FormBody<"/api/receipts">;
+/** A multipart upload: the form fields the API names, with the file as a Blob or File. */
+export interface StatementUpload extends Omit<StatementForm, "file"> {
+    file: Blob;
+    /** The file name sent to the server; a File's own name by default. */
+    filename?: string;
+}
+export interface ReceiptUpload extends Omit<ReceiptForm, "file"> {
+    file: Blob;
+    filename?: string;
+}
+export declare const TERMINAL_STATUSES: readonly JobStatus[];
+export declare function isTerminal(status: JobStatus | null | undefined): boolean;
+export {};

@@ -1,0 +1,5 @@
+export { JobsProvider, useJobsClient } from "./context.js";
+export { CANCELLED_MESSAGE, useJobStatus } from "./useJobStatus.js";
+export type { JobStatusState, UseJobStatusOptions } from "./useJobStatus.js";
+export { JobDetails, JobProgress, JobProgressCompact, JobProgressModal, ProgressBar, StatusBadge } from "./JobProgress.js";
+export type { JobProgressCompactProps, JobProgressModalProps, JobProgressProps, ProgressBarProps } from "./JobProgress.js";
