@@ -728,3 +728,56 @@ def test_an_access_token_expiring_mid_export_is_refreshed_once(qbo: Qbo, company
     assert qbo.server.token_state(before["refresh_token"]) == "rotated"
     assert qbo.server.token_state(after["refresh_token"]) == "active"
     assert sent[2].headers["Authorization"] == f"Bearer {after['access_token']}"
+
+
+# --------------------------------------------------------------------------- fixed findings
+
+
+def test_a_realm_id_that_is_not_a_quickbooks_company_id_is_refused(
+    qbo: Qbo, company: Company
+) -> None:
+    granted = consent(start_flow(company))
+
+    response = callback(company, {**granted, "realmId": "1/../2?x=1"})
+
+    assert response.status_code == 422
+    assert "realmId" in str(response.json()["detail"])
+    assert connection(company) == disconnected(company.id)
+
+
+def test_put_with_a_wrong_client_secret_names_the_app_credentials(
+    qbo: Qbo, company: Company
+) -> None:
+    realm, refresh_token = authorize_directly(qbo.server)
+
+    response = company.http.put(
+        company.url,
+        json={
+            "environment": "sandbox",
+            "client_id": CLIENT_ID,
+            "client_secret": "not-the-secret",
+            "realm_id": realm,
+            "refresh_token": refresh_token,
+        },
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("client_id, client_secret:")
+    assert sealed_column(qbo.live, company.id) is None
+
+
+def test_reconnected_to_another_quickbooks_company_the_rows_are_exported_there_too(
+    qbo: Qbo, company: Company
+) -> None:
+    first = connect(company)
+    seed(qbo.live, company.id)
+    assert export(company)["exported"] == 3
+    assert company.http.delete(company.url).status_code == 200
+
+    second = connect(company)
+    again = export(company)
+
+    assert second != first
+    assert (again["realm_id"], again["exported"], again["skipped"]) == (second, 3, 0)
+    assert len(qbo.server.entities("Purchase", realm_id=second)) == 1
+    assert len(qbo.server.entities("Purchase", realm_id=first)) == 1

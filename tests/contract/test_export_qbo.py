@@ -122,7 +122,7 @@ def test_a_month_is_exported_once_and_a_second_export_creates_nothing(
     sale_account = sale["Line"][0]["DepositLineDetail"]["AccountRef"]["value"]
     assert accounts[sale_account]["Name"] == "Service Revenue"
     assert accounts[sale_account]["AccountType"] == "Income"
-    records = ledger.quickbooks.records(COMPANY, list(ids.values()))
+    records = ledger.quickbooks.records(COMPANY, realm, list(ids.values()))
     assert {r.state for r in records} == {"exported"}
     assert {r.qbo_id for r in records} == {e["Id"] for e in purchases + deposits}
 

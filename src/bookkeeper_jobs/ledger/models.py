@@ -215,14 +215,15 @@ class QboExport(Base):
     __tablename__ = "qbo_exports"
     __table_args__ = (
         CheckConstraint(_one_of("state", QBO_EXPORT_STATES), name="state"),
-        Index("ix_qbo_exports_company_state", "company_id", "state"),
+        Index("ix_qbo_exports_company_realm_state", "company_id", "realm_id", "state"),
     )
 
     company_id: Mapped[str] = mapped_column(
         ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
     )
+    realm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """Exactly once per QuickBooks company: reconnected to another, it is exported there too."""
     transaction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    realm_id: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
     request_id: Mapped[str] = mapped_column(String(64))
     qbo_entity: Mapped[str] = mapped_column(String(16))

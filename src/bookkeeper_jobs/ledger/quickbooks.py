@@ -193,13 +193,18 @@ class QuickBooksBook:
     # -- exports -----------------------------------------------------------------------
 
     def exportable(
-        self, company_id: str, start: dt.date, end: dt.date, *, after: str | None, limit: int
+        self,
+        company_id: str,
+        realm_id: str,
+        start: dt.date,
+        end: dt.date,
+        *,
+        after: str | None,
+        limit: int,
     ) -> list[Transaction]:
         """Approved, categorized transactions dated ``start``-``end`` with no export record
-        (``sending`` ones are :meth:`unfinished`'s), by id after ``after``."""
-        exported = select(qbo_exports.c.transaction_id).where(
-            qbo_exports.c.company_id == company_id
-        )
+        for the realm (``sending`` ones are :meth:`unfinished`'s), by id after ``after``."""
+        exported = _recorded(company_id, realm_id)
         query = (
             select(transactions)
             .where(*_approved(company_id, start, end), transactions.c.id.not_in(exported))
@@ -211,13 +216,13 @@ class QuickBooksBook:
         with self._ledger._reading() as conn:
             return [transaction_from_row(row) for row in conn.execute(query)]
 
-    def export_counts(self, company_id: str, start: dt.date, end: dt.date) -> tuple[int, int]:
+    def export_counts(
+        self, company_id: str, realm_id: str, start: dt.date, end: dt.date
+    ) -> tuple[int, int]:
         """Approved, categorized transactions in the range, and how many of them have an
-        export record (exported, or being sent)."""
+        export record for the realm (exported, or being sent)."""
         in_range = _approved(company_id, start, end)
-        recorded = select(qbo_exports.c.transaction_id).where(
-            qbo_exports.c.company_id == company_id
-        )
+        recorded = _recorded(company_id, realm_id)
         with self._ledger._reading() as conn:
             total = conn.execute(select(func.count()).where(*in_range)).scalar_one()
             done = conn.execute(
@@ -238,11 +243,14 @@ class QuickBooksBook:
         with self._ledger._reading() as conn:
             return [transaction_from_row(row) for row in conn.execute(query)]
 
-    def records(self, company_id: str, transaction_ids: Sequence[str]) -> list[ExportRecord]:
+    def records(
+        self, company_id: str, realm_id: str, transaction_ids: Sequence[str]
+    ) -> list[ExportRecord]:
         with self._ledger._reading() as conn:
             rows = conn.execute(
                 select(qbo_exports).where(
                     qbo_exports.c.company_id == company_id,
+                    qbo_exports.c.realm_id == realm_id,
                     qbo_exports.c.transaction_id.in_(list(transaction_ids)),
                 )
             )
@@ -282,11 +290,17 @@ class QuickBooksBook:
                         job_id=job_id,
                         updated_at=now,
                     )
-                    .on_conflict_do_nothing(index_elements=["company_id", "transaction_id"])
+                    .on_conflict_do_nothing(
+                        index_elements=["company_id", "realm_id", "transaction_id"]
+                    )
                 )
 
     def mark_exported(
-        self, company_id: str, exported: Sequence[tuple[str, str, str]], job_id: str
+        self,
+        company_id: str,
+        realm_id: str,
+        exported: Sequence[tuple[str, str, str]],
+        job_id: str,
     ) -> None:
         """Record ``(transaction_id, qbo_id, sync_token)`` as created in QuickBooks."""
         now = utcnow()
@@ -296,6 +310,7 @@ class QuickBooksBook:
                     update(qbo_exports)
                     .where(
                         qbo_exports.c.company_id == company_id,
+                        qbo_exports.c.realm_id == realm_id,
                         qbo_exports.c.transaction_id == transaction_id,
                     )
                     .values(
@@ -307,7 +322,7 @@ class QuickBooksBook:
                     )
                 )
 
-    def forget_unsent(self, company_id: str, transaction_ids: Sequence[str]) -> None:
+    def forget_unsent(self, company_id: str, realm_id: str, transaction_ids: Sequence[str]) -> None:
         """Drop ``sending`` records QuickBooks refused (a validation fault: nothing was
         created), so a later export tries them again once fixed."""
         with self._ledger._writing() as conn:
@@ -315,6 +330,7 @@ class QuickBooksBook:
                 delete(qbo_exports).where(
                     and_(
                         qbo_exports.c.company_id == company_id,
+                        qbo_exports.c.realm_id == realm_id,
                         qbo_exports.c.state == "sending",
                         qbo_exports.c.transaction_id.in_(list(transaction_ids)),
                     )
@@ -361,6 +377,13 @@ class QuickBooksBook:
             content_type=row.content_type,
             created_at=created_at,
         )
+
+
+def _recorded(company_id: str, realm_id: str) -> Any:
+    """The ids of the company's transactions with an export record for the realm."""
+    return select(qbo_exports.c.transaction_id).where(
+        qbo_exports.c.company_id == company_id, qbo_exports.c.realm_id == realm_id
+    )
 
 
 def _approved(company_id: str, start: dt.date, end: dt.date) -> list[ColumnElement[bool]]:

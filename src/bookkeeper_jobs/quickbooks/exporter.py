@@ -157,7 +157,7 @@ class Exporter:
                 # Still throttled or failing after the HTTP retries: nothing was created;
                 # the records stay "sending" and the job's retry sends the same request.
                 raise ServiceUnavailableError(f"QuickBooks Online: {fault_text(exc)}") from exc
-            self.ledger.quickbooks.forget_unsent(self.company_id, order)
+            self.ledger.quickbooks.forget_unsent(self.company_id, self.realm, order)
             for tid in order:
                 self.tally.refused(tid, f"QuickBooks refused the batch: {fault_text(exc)}")
             return
@@ -185,8 +185,9 @@ class Exporter:
         missing = [tid for tid in built if tid not in {c[0] for c in created} | set(refused)]
         for tid in missing:
             self.tally.refused(tid, "QuickBooks did not answer for this transaction")
-        self.ledger.quickbooks.mark_exported(self.company_id, created, self.job_id)
-        self.ledger.quickbooks.forget_unsent(self.company_id, refused + missing)
+        book = self.ledger.quickbooks
+        book.mark_exported(self.company_id, self.realm, created, self.job_id)
+        book.forget_unsent(self.company_id, self.realm, refused + missing)
 
     # -- building one entry ------------------------------------------------------------
 

@@ -8,6 +8,8 @@ honoured between batches; what was exported stays exported (and recorded).
 
 from __future__ import annotations
 
+from quickbooks.exceptions import QuickbooksException
+
 from bookkeeper_jobs.errors import (
     FatalTaskError,
     NotConnectedError,
@@ -17,7 +19,7 @@ from bookkeeper_jobs.errors import (
 from bookkeeper_jobs.jobs import ExportQboSpec
 from bookkeeper_jobs.ledger import Ledger, Transaction, task_errors
 from bookkeeper_jobs.quickbooks import files
-from bookkeeper_jobs.quickbooks.exporter import BATCH_SIZE, Exporter
+from bookkeeper_jobs.quickbooks.exporter import BATCH_SIZE, Exporter, fault_text
 from bookkeeper_jobs.quickbooks.session import QboCredentials, QboSession, Tokens
 from bookkeeper_jobs.results import ExportQboResult
 from bookkeeper_jobs.secretbox import SecretBox
@@ -41,6 +43,8 @@ def export_qbo(context: TaskContext[ExportQboSpec]) -> ExportQboResult:
         raise FatalTaskError(str(exc)) from exc
     except QuickBooksError as exc:
         raise FatalTaskError(f"QuickBooks: {exc}") from exc
+    except QuickbooksException as exc:  # a refusal no rule above expected
+        raise FatalTaskError(f"QuickBooks refused the export: {fault_text(exc)}") from exc
 
 
 def _export_to_quickbooks(context: TaskContext[ExportQboSpec]) -> ExportQboResult:
@@ -74,12 +78,15 @@ def _export_to_quickbooks(context: TaskContext[ExportQboSpec]) -> ExportQboResul
         vendors=lambda ids: ledger.receipts.vendors_of(spec.company_id, ids),
     )
     exporter.resume_unfinished()
-    in_range, exported_before = book.export_counts(spec.company_id, spec.start_date, spec.end_date)
+    realm = connection.realm_id
+    in_range, exported_before = book.export_counts(
+        spec.company_id, realm, spec.start_date, spec.end_date
+    )
     skipped = max(0, exported_before - exporter.tally.exported)
     total = max(1, in_range - skipped)
     cancelled, after = False, None
     while batch := book.exportable(
-        spec.company_id, spec.start_date, spec.end_date, after=after, limit=BATCH_SIZE
+        spec.company_id, realm, spec.start_date, spec.end_date, after=after, limit=BATCH_SIZE
     ):
         if reporter.cancelled():
             cancelled = True

@@ -46,6 +46,8 @@ COMPANY_ERRORS: Responses = {
     403: problem("The company is not in your grant."),
     404: problem("The company is another tenant's."),
 }
+REALM_ID_PATTERN = r"^[0-9A-Za-z]+$"
+"""A QuickBooks company id (digits in practice): it goes into every API URL."""
 UNREACHABLE: Responses = {502: problem("QuickBooks Online could not be reached.")}
 NO_SECRETS_KEY: Responses = {
     409: problem("This server has no BKJOBS_SECRETS_KEY to seal credentials.")
@@ -91,7 +93,7 @@ class DirectCredentials(BaseModel):
     environment: Environment = "production"
     client_id: str = Field(min_length=1, max_length=255)
     client_secret: str = Field(min_length=1, max_length=255)
-    realm_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z]+$")
+    realm_id: str = Field(min_length=1, max_length=64, pattern=REALM_ID_PATTERN)
     refresh_token: str = Field(min_length=1, max_length=2048)
 
 
@@ -179,7 +181,9 @@ def finish_connect(
     ledger: Ledger,
     state: Annotated[str, Query(min_length=1, max_length=512)],
     code: Annotated[str | None, Query(max_length=2048)] = None,
-    realm_id: Annotated[str | None, Query(alias="realmId", max_length=64)] = None,
+    realm_id: Annotated[
+        str | None, Query(alias="realmId", max_length=64, pattern=REALM_ID_PATTERN)
+    ] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Connection:
     """Where Intuit sends the user back: no bearer token, the single-use `state` authorises
@@ -253,9 +257,12 @@ def put_connection(
         with _intuit_errors():
             client.refresh(refresh_token=body.refresh_token)
     except AuthClientError as exc:
+        # Intuit's token endpoint: 401 invalid_client for the app's credentials, 400
+        # invalid_grant for the refresh token.
+        field = "client_id, client_secret" if exc.status_code == 401 else "refresh_token"
         raise HTTPException(
             http.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"refresh_token: QuickBooks refused these credentials (HTTP {exc.status_code})",
+            detail=f"{field}: QuickBooks refused these credentials (HTTP {exc.status_code})",
         ) from exc
     tokens = tokens_of(client, given)
     with ledger.use() as book:

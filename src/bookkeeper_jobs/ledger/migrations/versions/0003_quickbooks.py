@@ -58,8 +58,8 @@ def upgrade() -> None:
     op.create_table(
         "qbo_exports",
         sa.Column("company_id", sa.String(length=128), nullable=False),
-        sa.Column("transaction_id", sa.String(length=64), nullable=False),
         sa.Column("realm_id", sa.String(length=64), nullable=False),
+        sa.Column("transaction_id", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("request_id", sa.String(length=64), nullable=False),
         sa.Column("qbo_entity", sa.String(length=16), nullable=False),
@@ -69,10 +69,15 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("state IN ('sending', 'exported')", name=op.f("ck_qbo_exports_state")),
         _company("qbo_exports"),
-        sa.PrimaryKeyConstraint("company_id", "transaction_id", name=op.f("pk_qbo_exports")),
+        sa.PrimaryKeyConstraint(
+            "company_id", "realm_id", "transaction_id", name=op.f("pk_qbo_exports")
+        ),
     )
     op.create_index(
-        "ix_qbo_exports_company_state", "qbo_exports", ["company_id", "state"], unique=False
+        "ix_qbo_exports_company_realm_state",
+        "qbo_exports",
+        ["company_id", "realm_id", "state"],
+        unique=False,
     )
     op.create_table(
         "export_files",
@@ -90,7 +95,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("export_files")
-    op.drop_index("ix_qbo_exports_company_state", table_name="qbo_exports")
+    op.drop_index("ix_qbo_exports_company_realm_state", table_name="qbo_exports")
     op.drop_table("qbo_exports")
     op.drop_table("qbo_oauth_states")
     op.drop_table("qbo_connections")
