@@ -1,7 +1,8 @@
 """Fixtures for tests against a real Kubernetes control plane (see ``control_plane.py``).
 
-``control_plane`` (session): etcd, kube-apiserver and kube-controller-manager, started once
-per session and stopped at its end. The binaries come from
+``control_plane`` (session): etcd, kube-apiserver, kube-controller-manager and
+kube-scheduler, started once per session and stopped at its end; ``node_agent`` (session):
+the test kubelet as its one Node (``node_agent.py``). The binaries come from
 ``scripts/build-control-plane.sh``; if they cannot be had (no Go toolchain, a failed
 build) the tests are skipped with the reason, except under ``CI=true``, where they fail.
 """
@@ -25,6 +26,7 @@ from tests.cluster.control_plane import (
     ControlPlaneUnavailable,
     build_binaries,
 )
+from tests.cluster.node_agent import NodeAgent
 
 CRD_PATH = ROOT / "crds" / "bookkeepingjobs.yaml"
 HELM = ROOT / ".tools" / "helm"
@@ -81,6 +83,17 @@ def namespace(admin_client: client.ApiClient, request: pytest.FixtureRequest) ->
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def node_agent(control_plane: ControlPlane) -> Iterator[NodeAgent]:
+    """The node agent (``node_agent.py``) registered as the control plane's one Node: the
+    kube-scheduler binds every Pod to it and it runs them as local processes. Containers
+    restart after 1 s (a kubelet's first CrashLoopBackOff is 10 s); deletions wait at most
+    5 s before ``SIGKILL``."""
+    with NodeAgent(control_plane, restart_backoff=1.0, max_grace_period=5.0) as agent:
+        yield agent
+    assert not agent.errors, f"the node agent failed: {agent.errors!r}"
 
 
 def token_client(control_plane: ControlPlane, token: str, path: Path) -> client.ApiClient:

@@ -1,4 +1,5 @@
-"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager.
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler.
 
 The binaries come from ``scripts/build-control-plane.sh`` (built from their Go modules,
 cached by version; see ``scripts/control-plane.md``). :class:`ControlPlane` starts them in
@@ -12,9 +13,12 @@ matters to this project:
   admission plugins plus ``NodeRestriction`` (what kubeadm enables);
 - kube-controller-manager as ``system:kube-controller-manager`` with one ServiceAccount per
   controller (``--use-service-account-credentials``) running the controllers in
-  :data:`CONTROLLERS`.
+  :data:`CONTROLLERS`;
+- kube-scheduler as ``system:kube-scheduler`` (the default profile), binding Pods to Nodes.
 
-No kubelet and no scheduler run: Pods are created but never run (phase 1 of issue 12).
+No kubelet runs here: ``node_agent.py`` is the node (it registers as ``system:node:<name>``
+with :attr:`ControlPlane.node_token`, a token of the static token file in the group
+``system:nodes``, so the Node authorizer and ``NodeRestriction`` treat it as a kubelet).
 
 Every process runs in its own process group, dies with its parent (``PR_SET_PDEATHSIG``),
 and is stopped by :meth:`ControlPlane.stop`, which an ``atexit`` hook also calls, so a
@@ -74,7 +78,13 @@ CONTROLLERS = (
     "root-ca-certificate-publisher-controller",
     "pod-garbage-collector-controller",
     "clusterrole-aggregation-controller",
+    # removes the not-ready taint the TaintNodesByCondition admission plugin puts on a new
+    # Node once it reports Ready (and watches the node agent's Lease)
+    "node-lifecycle-controller",
+    # binds the PersistentVolumeClaims of helm-installed charts to PVs a test makes
+    "persistentvolume-binder-controller",
 )
+NODE_NAME = "bkjobs-node"
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/12"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
@@ -111,7 +121,7 @@ def build_binaries() -> Path:
     bin_dir = Path(lines[-1])
     missing = [
         name
-        for name in ("etcd", "kube-apiserver", "kube-controller-manager")
+        for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
         if not os.access(bin_dir / name, os.X_OK)
     ]
     if missing:
@@ -295,15 +305,19 @@ def _make_pki(directory: Path) -> _Pki:
 
 @dataclass(eq=False)
 class ControlPlane:
-    """etcd, kube-apiserver and kube-controller-manager on 127.0.0.1 (see the module doc).
+    """etcd, kube-apiserver, kube-controller-manager and kube-scheduler on 127.0.0.1 (see
+    the module doc).
 
-    After :meth:`start`: ``url``, ``admin_token``, ``ca_path`` and ``kubeconfig`` (the
-    admin's). :meth:`stop` is idempotent and removes the temporary directory."""
+    After :meth:`start`: ``url``, ``admin_token``, ``ca_path``, ``kubeconfig`` (the
+    admin's) and ``node_token`` (``system:node:<node_name>`` in ``system:nodes``, for the
+    node agent). :meth:`stop` is idempotent and removes the temporary directory."""
 
     bin_dir: Path
     startup_seconds: float = 0.0
     url: str = ""
     admin_token: str = ""
+    node_name: str = NODE_NAME
+    node_token: str = ""
     workdir: Path = field(default_factory=lambda: Path())
     _components: list[_Component] = field(default_factory=list)
     _pki: _Pki | None = None
@@ -336,14 +350,19 @@ class ControlPlane:
         return self
 
     def _start(self) -> None:
-        etcd_client, etcd_peer, apiserver_port, kcm_port = _free_ports(4)
+        etcd_client, etcd_peer, apiserver_port, kcm_port, scheduler_port = _free_ports(5)
         pki = self._pki = _make_pki(self.workdir / "pki")
         self.admin_token = secrets.token_hex(24)
         kcm_token = secrets.token_hex(24)
+        scheduler_token = secrets.token_hex(24)
+        self.node_token = secrets.token_hex(24)
         tokens = self.workdir / "tokens.csv"
+        # token,user,uid,"group1,group2" (https://kubernetes.io/docs/reference/access-authn-authz/authentication/#static-token-file)
         tokens.write_text(
             f'{self.admin_token},admin,admin-uid,"system:masters"\n'
             f"{kcm_token},system:kube-controller-manager,kcm-uid\n"
+            f"{scheduler_token},system:kube-scheduler,scheduler-uid\n"
+            f'{self.node_token},system:node:{self.node_name},node-uid,"system:nodes"\n'
         )
         tokens.chmod(0o600)
         self.url = f"https://127.0.0.1:{apiserver_port}"
@@ -429,6 +448,27 @@ class ControlPlane:
         self._wait(
             kcm,
             lambda: _get(f"https://127.0.0.1:{kcm_port}/healthz", ca=None) == 200,
+            what="/healthz",
+        )
+        scheduler_kubeconfig = self.write_kubeconfig(
+            self.workdir / "scheduler.kubeconfig", scheduler_token, user="system:kube-scheduler"
+        )
+        scheduler = self._spawn(
+            "kube-scheduler",
+            [
+                f"--kubeconfig={scheduler_kubeconfig}",
+                f"--authentication-kubeconfig={scheduler_kubeconfig}",
+                f"--authorization-kubeconfig={scheduler_kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={scheduler_port}",
+                f"--cert-dir={self.workdir / 'scheduler-pki'}",
+                "--leader-elect=false",
+                "--profiling=false",
+            ],
+        )
+        self._wait(
+            scheduler,
+            lambda: _get(f"https://127.0.0.1:{scheduler_port}/healthz", ca=None) == 200,
             what="/healthz",
         )
         # The serviceaccount controller at work: every namespace gets its "default" account.
@@ -579,13 +619,16 @@ def main() -> int:
         kubectl = ROOT / ".tools" / "kubectl"
         print(
             f"cluster-up: Kubernetes control plane ready in {plane.startup_seconds:.1f} s at "
-            f"{plane.url} (etcd, kube-apiserver, kube-controller-manager from {bin_dir})\n"
+            f"{plane.url} (etcd, kube-apiserver, kube-controller-manager, kube-scheduler "
+            f"from {bin_dir})\n"
             f"  kubeconfig (admin): {plane.kubeconfig}\n"
             f"  logs:               {plane.workdir}/*.log\n"
             f"  use it:             export KUBECONFIG={plane.kubeconfig}\n"
             f"                      {kubectl} get namespaces      (make tools installs it)\n"
             f"                      {kubectl} apply -f crds/bookkeepingjobs.yaml\n"
-            "  No kubelet or scheduler: Pods are created but never run.\n"
+            "  No kubelet: Pods are scheduled but never run (tests/cluster/node_agent.py runs\n"
+            f"  them; its token, system:node:{plane.node_name}, is in "
+            f"{plane.workdir}/tokens.csv).\n"
             "  Ctrl-C stops everything and deletes the directory.",
             flush=True,
         )
