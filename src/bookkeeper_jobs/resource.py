@@ -158,9 +158,14 @@ def label_value(value: str) -> str:
     return "h-" + hashlib.sha256(value.encode()).hexdigest()[:40]
 
 
+def is_resource_name(name: str) -> bool:
+    """Whether ``name`` is shaped like the names jobs get (``job-`` and hex digits)."""
+    return _RESOURCE_NAME.fullmatch(name) is not None
+
+
 def resource_name(job_id: str) -> str:
     """The resource's name for a job id (they are the same: ``job-`` and hex digits)."""
-    if not _RESOURCE_NAME.fullmatch(job_id):
+    if not is_resource_name(job_id):
         raise ValueError(f"not a job id usable as a resource name: {job_id!r}")
     return job_id
 

@@ -229,3 +229,62 @@ def test_cluster_services_find_the_api_server_through_the_kubeconfig(
         assert cluster.get(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job_id)["metadata"]["name"]
     finally:
         stop()
+
+
+def test_a_job_created_through_another_replica_is_found_at_once(
+    cluster: KubernetesEmulator, store: KubernetesJobStore, k8s_client: client.ApiClient
+) -> None:
+    """Two API replicas: the second's cache has not seen the job (its watch is not even
+    running), yet a client following the first's Location header gets the job, not a 404."""
+    other_cache = WatchCache(client.CustomObjectsApi(k8s_client), NAMESPACE)  # never started
+    other = KubernetesJobStore(client.CustomObjectsApi(k8s_client), other_cache)
+    job = store.submit(spec()).job
+
+    found = other.get(job.id)
+
+    assert found is not None and found.id == job.id
+    assert other_cache.get(job.id) is not None  # read once, then served from memory
+    before = len(cluster.requests)
+    assert other.get(job.id) == found
+    assert len(cluster.requests) == before
+
+
+def test_a_missing_job_is_asked_of_the_api_server_once_in_a_while_only(
+    cluster: KubernetesEmulator, cache: WatchCache, k8s_client: client.ApiClient
+) -> None:
+    now = [1000.0]
+    store = KubernetesJobStore(client.CustomObjectsApi(k8s_client), cache, clock=lambda: now[0])
+    unknown = "job-00000000000000000000"
+
+    def asked() -> int:
+        return sum(1 for _method, path in cluster.requests if path.endswith(f"/{unknown}"))
+
+    assert store.get(unknown) is None
+    assert store.get(unknown) is None  # remembered: not asked again
+    assert store.get("job-../../secrets") is None  # never asked: no resource has such a name
+    assert asked() == 1
+    now[0] += 5  # the memory of the miss has run out
+    assert store.get(unknown) is None
+    assert asked() == 2
+
+
+def test_readiness_fails_once_the_watch_has_been_failing_for_a_while(
+    cluster: KubernetesEmulator, k8s_client: client.ApiClient
+) -> None:
+    cache = WatchCache(
+        client.CustomObjectsApi(k8s_client), NAMESPACE, retry_delay=0.05, unhealthy_after=0.5
+    )
+    store = KubernetesJobStore(client.CustomObjectsApi(k8s_client), cache)
+    cache.start()
+    try:
+        assert cache.wait_synced(5)
+        assert store.unready_reason() is None
+        cluster.stop()  # the API server is gone for good
+
+        wait_until(
+            lambda: store.unready_reason() is not None, timeout=CACHE_SECONDS, what="unready"
+        )
+        reason = store.unready_reason()
+        assert reason is not None and reason.startswith("the watch of bookkeepingjobs has failed")
+    finally:
+        cache.stop()

@@ -4,11 +4,20 @@ Writes go to the API server (create, patch ``spec.cancelRequested``, delete); ev
 (a poll, a company listing, an SSE stream) is answered from the :class:`WatchCache`, so
 polling costs the API server nothing. The operator and the task containers drive the
 lifecycle; this store only asks for things.
+
+With several API replicas, a job created through one is in the others' caches only once
+their watch delivers it (tens to hundreds of milliseconds). A client following the
+``Location`` header of its 202 must never get a 404 for it: a job id the cache does not hold
+is read from the API server once (then cached), and a miss there is remembered for
+:data:`MISS_SECONDS`, so polling unknown ids cannot turn into API-server load.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from time import monotonic
 from typing import cast
 
 from kubernetes.client import CustomObjectsApi
@@ -36,19 +45,28 @@ from bookkeeper_jobs.resource import (
     GROUP,
     PLURAL,
     VERSION,
+    is_resource_name,
     job_from_resource,
     spec_to_resource,
 )
 
 WATCH_POLL_SECONDS = 0.2
 CANCEL_PATCH = {"spec": {"cancelRequested": True}}
+MISS_SECONDS = 2.0
+"""How long an id the API server did not have is answered as missing without asking again."""
+MAX_REMEMBERED_MISSES = 10_000
 
 
 class KubernetesJobStore:
-    def __init__(self, api: CustomObjectsApi, cache: WatchCache) -> None:
+    def __init__(
+        self, api: CustomObjectsApi, cache: WatchCache, *, clock: Callable[[], float] = monotonic
+    ) -> None:
         self._api = api
         self._cache = cache
         self.namespace = cache.namespace
+        self._clock = clock
+        self._misses: OrderedDict[str, float] = OrderedDict()
+        self._misses_lock = threading.Lock()
 
     def submit(
         self,
@@ -100,8 +118,33 @@ class KubernetesJobStore:
         return obj
 
     def get(self, job_id: str) -> Job | None:
-        obj = self._cache.get(job_id)
+        obj = self._cache.get(job_id) or self._read_missing(job_id)
         return None if obj is None else job_from_resource(obj)
+
+    def _read_missing(self, name: str) -> Resource | None:
+        """A job the cache does not hold yet (created through another replica), read from the
+        API server; None when it has none (remembered a moment, so misses stay cheap)."""
+        if not is_resource_name(name) or self._recently_missing(name):
+            return None
+        try:
+            return self._read(name)
+        except ResourceNotFoundError:
+            with self._misses_lock:
+                self._misses[name] = self._clock() + MISS_SECONDS
+                self._misses.move_to_end(name)
+                while len(self._misses) > MAX_REMEMBERED_MISSES:
+                    self._misses.popitem(last=False)
+            return None
+
+    def _recently_missing(self, name: str) -> bool:
+        with self._misses_lock:
+            until = self._misses.get(name)
+            if until is None:
+                return False
+            if until > self._clock():
+                return True
+            del self._misses[name]
+            return False
 
     def list_company(
         self, tenant_id: str, company_id: str, *, limit: int = 50, cursor: str | None = None
@@ -150,4 +193,6 @@ class KubernetesJobStore:
         return follow_changes(read, job_id, interval=WATCH_POLL_SECONDS)
 
     def unready_reason(self) -> str | None:
-        return None if self._cache.synced else "the watch cache has not synced yet"
+        if not self._cache.synced:
+            return "the watch cache has not synced yet"
+        return self._cache.unhealthy_reason()

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubernetes.client import CustomObjectsApi
@@ -37,6 +38,8 @@ class WatchCache:
         *,
         watch_timeout: int = 300,
         retry_delay: float = 1.0,
+        unhealthy_after: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
         self.namespace = namespace
@@ -50,6 +53,10 @@ class WatchCache:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.relists = 0
+        self._unhealthy_after = unhealthy_after
+        self._clock = clock
+        self._failing_since: float | None = None
+        self._last_error = ""
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -59,6 +66,20 @@ class WatchCache:
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
+
+    def unhealthy_reason(self) -> str | None:
+        """Why reads may be stale: the list or watch has failed for longer than
+        ``unhealthy_after`` seconds without one success (then ``/readyz`` says so)."""
+        since = self._failing_since
+        if since is None:
+            return None
+        failing = self._clock() - since
+        if failing < self._unhealthy_after:
+            return None
+        return (
+            f"the watch of bookkeepingjobs has failed for {failing:.0f} s"
+            f" (last error: {self._last_error})"
+        )
 
     def get(self, name: str) -> Resource | None:
         with self._lock:
@@ -122,7 +143,16 @@ class WatchCache:
                 needs_list = True
             except (KubernetesApiError, ApiException, HTTPError, OSError, ValueError) as exc:
                 log.warning("watch of bookkeepingjobs failed (%s); retrying", exc)
+                self._failed(exc)
                 self._stopping.wait(self._retry_delay)
+
+    def _healthy(self) -> None:
+        self._failing_since = None
+
+    def _failed(self, exc: BaseException) -> None:
+        self._last_error = str(exc)[:200] or type(exc).__name__
+        if self._failing_since is None:
+            self._failing_since = self._clock()
 
     def _list(self) -> None:
         listing: Any = self._api.list_namespaced_custom_object(
@@ -130,6 +160,7 @@ class WatchCache:
         )
         self.replace_all(listing.get("items", []), listing["metadata"]["resourceVersion"])
         self.relists += 1
+        self._healthy()
         self._synced.set()
 
     def _watch_once(self) -> None:
@@ -148,6 +179,7 @@ class WatchCache:
             )
         except ApiException as exc:
             raise api_error(exc.status or 0, exc.body, exc.reason or "") from exc
+        self._healthy()  # the API server answered the watch
         try:
             for event in _events(response):
                 if self._stopping.is_set():
