@@ -13,8 +13,12 @@ from bookkeeper_jobs.api.dashboard import DASHBOARD_URL, DIST_DIR, install_dashb
 from tests.api.harness import api_settings
 
 
-def dashboard_app(tmp_path: Path, dist_dir: Path = DIST_DIR) -> FastAPI:
-    app = create_app(api_settings(tmp_path), run_workers=False)
+def dashboard_app(tmp_path: Path, dist_dir: Path | None = None) -> FastAPI:
+    """The API's app (which installs the shipped dashboard), or a bare app with the
+    dashboard of ``dist_dir`` installed alone."""
+    if dist_dir is None:
+        return create_app(api_settings(tmp_path), run_workers=False)
+    app = FastAPI()
     install_dashboard(app, dist_dir)
     return app
 

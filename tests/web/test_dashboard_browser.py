@@ -1,10 +1,9 @@
 """The dashboard in headless Chromium against the real API in embedded mode.
 
-Starts ``bkjobs serve --demo`` (or, while ``create_app`` does not install the dashboard,
-``tests/web/serve_dashboard.py``, the same server with it installed) on a free port with a
-fresh data directory and one worker, then runs ``web/e2e/dashboard.mjs`` (playwright-core
-driving the system Chromium): sign in, upload the sample statement and watch the progress
-bar reach 100%, cancel a second job, no console errors. The screenshots' folder is printed.
+Starts ``bkjobs serve --demo`` on a free port with a fresh data directory and one worker,
+then runs ``web/e2e/dashboard.mjs`` (playwright-core driving the system Chromium): sign in,
+upload the sample statement and watch the progress bar reach 100%, cancel a second job, no
+console errors. The screenshots' folder is printed.
 """
 
 from __future__ import annotations
@@ -17,12 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bookkeeper_jobs.api.app import create_app
-from bookkeeper_jobs.settings import Settings
 from tests.api.test_serve_demo import free_port, wait_ready
 from tests.support.polling import wait_until
 from tests.web.node import ROOT, WEB, require_chromium, require_node
-from tests.web.serve_dashboard import has_dashboard
 
 BKJOBS = str(Path(sys.executable).parent / "bkjobs")
 BIG_STATEMENT_ROWS = 100_000
@@ -42,12 +38,9 @@ def write_big_statement(path: Path) -> Path:
 
 
 def server_command(port: int, data_dir: Path) -> list[str]:
-    """``bkjobs serve`` once create_app installs the dashboard; the local script until then."""
-    probe = create_app(Settings(environment="test", data_dir=data_dir / "probe"), run_workers=False)
+    """``bkjobs serve --demo``, as a user runs it (``make run``)."""
     args = ["--port", str(port), "--data-dir", str(data_dir / "var"), "--workers", "1"]
-    if has_dashboard(probe):
-        return [BKJOBS, "serve", "--host", "127.0.0.1", *args, "--demo"]
-    return [sys.executable, "-m", "tests.web.serve_dashboard", "--host", "127.0.0.1", *args]
+    return [BKJOBS, "serve", "--host", "127.0.0.1", *args, "--demo"]
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from kubernetes import client
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookkeeper_jobs.api.cluster import cluster_services
+from bookkeeper_jobs.api.dashboard import install_dashboard
 from bookkeeper_jobs.api.deps import Services
 from bookkeeper_jobs.api.docs import install_offline_docs
 from bookkeeper_jobs.api.ledger_gate import LedgerGate
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(quickbooks.router)
     app.include_router(health.router)
     install_offline_docs(app)
+    install_dashboard(app)
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)
     app.add_exception_handler(StorageError, storage_unavailable)
     app.add_exception_handler(Exception, internal_error)
