@@ -315,3 +315,21 @@ def find_env_entries(node: Any, name: str) -> list[dict[str, Any]]:
     if isinstance(node, list):
         return [entry for item in node for entry in find_env_entries(item, name)]
     return []
+
+
+@pytest.mark.parametrize("values_file", ["ci/default-values.yaml", "ci/prod-values.yaml"])
+def test_the_operator_may_set_block_owner_deletion_on_its_jobs(values_file: str) -> None:
+    """OwnerReferencesPermissionEnforcement (OpenShift's default admission) refuses an
+    ownerReference with blockOwnerDeletion unless its creator may update the owner's
+    finalizers: https://kubernetes.io/docs/reference/access-authn-authz/admission-controllers/#ownerreferencespermissionenforcement"""
+    docs = render(values_file)
+    role = next(
+        d
+        for d in docs
+        if d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"].endswith("-operator")
+    )
+    assert {
+        "apiGroups": ["jobs.bookkeeper.ai"],
+        "resources": ["bookkeepingjobs/finalizers"],
+        "verbs": ["update"],
+    } in role["rules"]
