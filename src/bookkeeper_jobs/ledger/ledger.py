@@ -303,7 +303,7 @@ class Ledger:
         t = transactions.c
         confirmed = (t.approval == "approved") | (t.category_source == "user")
         query = (
-            select(t.description, t.amount, t.category)
+            select(t.description, t.amount, t.category, t.date)
             .where(t.company_id == company_id, t.category.is_not(None), confirmed)
             .where(t.category != UNCATEGORIZED)
             .order_by(t.date.desc(), t.fingerprint)
@@ -311,15 +311,18 @@ class Ledger:
         )
         with self._reading() as conn:
             return [
-                TrainingExample(description=r.description, amount=r.amount, category=r.category)
+                TrainingExample(
+                    description=r.description, amount=r.amount, category=r.category, date=r.date
+                )
                 for r in conn.execute(query)
             ]
 
     # -- categorizing and approving ----------------------------------------------------
 
     def save_categories(self, company_id: str, assignments: Sequence[CategoryAssignment]) -> int:
-        """Store automatic categories; rows a person decided (see ``Transaction.locked``)
-        are left alone. Returns how many rows changed."""
+        """Store automatic categories and their suggestions (an assignment without one
+        clears the row's earlier suggestion); rows a person decided (see
+        ``Transaction.locked``) are left alone. Returns how many rows changed."""
         if not assignments:
             return 0
         t = transactions.c
@@ -332,6 +335,8 @@ class Ledger:
                 category=bindparam("b_category"),
                 confidence=bindparam("b_confidence"),
                 category_source=bindparam("b_source"),
+                suggested_category=bindparam("b_suggested"),
+                suggestion_confidence=bindparam("b_suggestion_confidence"),
             )
         )
         params = [
@@ -340,6 +345,8 @@ class Ledger:
                 "b_category": a.category,
                 "b_confidence": a.confidence,
                 "b_source": a.source,
+                "b_suggested": a.suggested_category,
+                "b_suggestion_confidence": a.suggestion_confidence,
             }
             for a in assignments
         ]
@@ -347,11 +354,18 @@ class Ledger:
             return int(conn.execute(statement, params).rowcount)
 
     def set_category(self, company_id: str, transaction_id: str, account_code: str) -> bool:
-        """A person's choice (source ``user``, confidence 1); False if no such transaction."""
+        """A person's choice (source ``user``, confidence 1; any suggestion is cleared);
+        False if no such transaction."""
         statement = (
             update(transactions)
             .where(transactions.c.company_id == company_id, transactions.c.id == transaction_id)
-            .values(category=account_code, confidence=1.0, category_source="user")
+            .values(
+                category=account_code,
+                confidence=1.0,
+                category_source="user",
+                suggested_category=None,
+                suggestion_confidence=None,
+            )
         )
         with self._writing() as conn:
             return bool(conn.execute(statement).rowcount)

@@ -103,6 +103,10 @@ class Transaction(Base):
     category: Mapped[str | None] = mapped_column(String(32))
     confidence: Mapped[float | None] = mapped_column(Float)
     category_source: Mapped[str | None] = mapped_column(String(8))
+    # The model's guess when it was not sure enough to book it (shown for review); no
+    # foreign key, so a suggestion never blocks deleting an account.
+    suggested_category: Mapped[str | None] = mapped_column(String(32))
+    suggestion_confidence: Mapped[float | None] = mapped_column(Float)
     approval: Mapped[str] = mapped_column(String(8), server_default="pending")
     approved_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
     fingerprint: Mapped[str] = mapped_column(String(64))

@@ -70,6 +70,9 @@ class Transaction:
     fingerprint: str
     import_job_id: str | None
     created_at: datetime.datetime
+    suggested_category: str | None = None
+    """The model's guess, for review, when it was not confident enough to book it."""
+    suggestion_confidence: float | None = None
 
     @property
     def locked(self) -> bool:
@@ -98,14 +101,20 @@ class TrainingExample:
     description: str
     amount: Decimal
     category: str
+    date: datetime.date | None = None
 
 
 @dataclass(frozen=True)
 class CategoryAssignment:
+    """An automatic category; ``suggested_category`` (with its confidence) is stored for
+    review beside it (None clears an earlier suggestion)."""
+
     transaction_id: str
     category: str
     confidence: float
     source: CategorySource
+    suggested_category: str | None = None
+    suggestion_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,8 @@ def transaction_from_row(row: Row[Any]) -> Transaction:
         fingerprint=row.fingerprint,
         import_job_id=row.import_job_id,
         created_at=created_at,
+        suggested_category=row.suggested_category,
+        suggestion_confidence=row.suggestion_confidence,
     )
 
 
