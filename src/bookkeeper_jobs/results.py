@@ -32,9 +32,13 @@ class CategorizedBySource(_Result):
     """How many target rows each source decided."""
 
     rule: int = Field(ge=0, description="Rows a categorization rule matched.")
-    model: int = Field(ge=0, description="Rows the trained model categorized confidently.")
+    model: int = Field(
+        ge=0, description="Rows the trained model categorized confidently (decision `auto`)."
+    )
     uncategorized: int = Field(
-        ge=0, description="Rows put in the Uncategorized account (no rule, no confident guess)."
+        ge=0,
+        description="Rows put in the Uncategorized account (no rule, no confident guess; "
+        "some carry a suggestion for review).",
     )
 
 
@@ -47,7 +51,10 @@ class CategorizerModelInfo(_Result):
     examples: int = Field(ge=0, description="Approved, categorized transactions trained on.")
     classes: int = Field(ge=0, description="Distinct categories among those examples.")
     threshold: float = Field(
-        description="Below this predicted probability a row goes to Uncategorized."
+        description="The auto-apply threshold: at or above this calibrated confidence the "
+        "model books its category; below it a row goes to Uncategorized (with a suggestion "
+        "at or above `suggest_threshold`). Chosen by cross-validation on the training data "
+        "as the lowest with at least 95% precision; 1.0 when none reached it (nothing booked)."
     )
 
 
@@ -68,6 +75,26 @@ class CategorizeResult(_Result):
     unknown_ids: list[str] = Field(description="The first 100 of those ids.")
     cancelled: bool = Field(description="Whether the run stopped early on a cancel request.")
     model: CategorizerModelInfo = Field(description="The model this run trained.")
+    auto_applied: int = Field(
+        default=0, ge=0, description="Rows booked automatically: a rule, or the model's `auto`."
+    )
+    suggested: int = Field(
+        default=0,
+        ge=0,
+        description="Rows left in Uncategorized with the model's suggestion stored for review.",
+    )
+    left: int = Field(
+        default=0,
+        ge=0,
+        description="Rows left in Uncategorized without a suggestion (decision `none`).",
+    )
+    suggest_threshold: float = Field(
+        default=1.0,
+        description="At or above this calibrated confidence (and below `model.threshold`) "
+        "the model's guess is stored as a suggestion, not booked; chosen by "
+        "cross-validation on the training data (suggestions near it are right at least half "
+        "the time). 1.0 without a model.",
+    )
 
 
 class BulkApproveResult(_Result):

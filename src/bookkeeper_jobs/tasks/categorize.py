@@ -3,6 +3,15 @@
 Train once per run (rules + the company's confirmed categories), then walk the target rows
 in pages: given ids, those of the company; after an import, that import's new rows;
 otherwise the next ``limit`` rows without a category. Rows a person decided are skipped.
+
+What each prediction's decision does to a row (see ``tasks/categorizer.py``):
+
+- ``auto`` (a rule, or the model at or above its auto-apply threshold): the category is
+  booked, source ``rule`` / ``model``, with its confidence;
+- ``suggest``: the row goes to the Uncategorized account (as rows the model could not place
+  always have) and the guess is stored beside it, ``suggested_category`` and
+  ``suggestion_confidence``, for a person to accept or correct; nothing is booked to it;
+- ``none``: Uncategorized, no suggestion (an earlier one is cleared).
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ class Tally:
         default_factory=lambda: {"rule": 0, "model": 0, "uncategorized": 0}
     )
     saved: int = 0
+    decisions: dict[str, int] = field(default_factory=lambda: {"auto": 0, "suggest": 0, "none": 0})
     skipped: int = 0
     unknown_count: int = 0
     unknown_ids: list[str] = field(default_factory=list)
@@ -65,6 +75,7 @@ class Tally:
     def count(self, predictions: Sequence[Prediction], saved: int) -> None:
         for p in predictions:
             self.by_source["uncategorized" if p.uncategorized else p.source] += 1
+            self.decisions[p.decision] += 1
         self.saved += saved
         self.skipped += len(predictions) - saved
 
@@ -176,14 +187,23 @@ def _categorize_page(
 ) -> None:
     open_rows = [t for t in page if not t.locked]
     tally.skipped += len(page) - len(open_rows)
-    predictions = categorizer.predict([Item(t.description, t.amount) for t in open_rows])
-    assignments = [
-        CategoryAssignment(t.id, p.category, p.confidence, p.source)
-        for t, p in zip(open_rows, predictions, strict=True)
-    ]
+    predictions = categorizer.predict([Item(t.description, t.amount, t.date) for t in open_rows])
+    assignments = [_assignment(t, p) for t, p in zip(open_rows, predictions, strict=True)]
     saved = ledger.save_categories(company_id, assignments)
     tally.count(predictions, saved)
     tally.done += len(page)
+
+
+def _assignment(transaction: Transaction, prediction: Prediction) -> CategoryAssignment:
+    suggest = prediction.decision == "suggest"
+    return CategoryAssignment(
+        transaction.id,
+        prediction.booked_category,
+        prediction.confidence,
+        prediction.source,
+        suggested_category=prediction.category if suggest else None,
+        suggestion_confidence=prediction.confidence if suggest else None,
+    )
 
 
 def _message(tally: Tally) -> str:
@@ -207,4 +227,8 @@ def _result(company_id: str, categorizer: Categorizer, tally: Tally) -> Categori
             classes=categorizer.info.classes,
             threshold=categorizer.threshold,
         ),
+        auto_applied=tally.decisions["auto"],
+        suggested=tally.decisions["suggest"],
+        left=tally.decisions["none"],
+        suggest_threshold=categorizer.suggest_threshold,
     )

@@ -256,3 +256,70 @@ def test_another_tenants_company_is_refused_as_not_found(
 
     assert str(refused.value) == "company 'theirs' not found"
     assert "t2" not in str(refused.value)
+
+
+def noisy_history(ledger: Ledger) -> None:
+    """Consistent merchants, and one booked 18 times to 6090 and 12 times to 6170."""
+    rows = [row(f"{text}", f"-{10 + n}.00", day=1 + n) for text in CONSISTENT for n in range(15)]
+    rows += [row("amznmktplace", "-25.00", day=1 + n % 28, occurrence=n) for n in range(30)]
+    ledger.add_transactions(COMPANY, rows)
+    noisy = iter(["6090"] * 18 + ["6170"] * 12)
+    for t in ledger.list_transactions(COMPANY, limit=1_000):
+        code = CONSISTENT.get(t.description) or next(noisy)
+        ledger.set_category(COMPANY, t.id, code)
+    ledger.approve(COMPANY, [t.id for t in ledger.list_transactions(COMPANY, limit=1_000)])
+
+
+CONSISTENT = {
+    "tgc key hill": "6190",
+    "weoley castle fuel": "6190",
+    "riba services": "6090",
+    "waterstones books": "6090",
+    "travelodge gb0000": "6170",
+    "premier inn hotel": "6170",
+}
+
+
+def test_a_confident_guess_is_booked_and_a_noisy_one_only_suggested(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
+    noisy_history(ledger)
+    new_rows(ledger, ["tgc key hill", "amznmktplace"], job="job-new")
+
+    result = categorize(make_context(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger))
+
+    seen = {t.description: t for t in ledger.list_transactions(COMPANY, import_job_id="job-new")}
+    fuel, noisy = seen["tgc key hill"], seen["amznmktplace"]
+    assert (fuel.category, fuel.category_source, fuel.suggested_category) == ("6190", "model", None)
+    assert fuel.confidence is not None and fuel.confidence >= result.model.threshold
+    assert (noisy.category, noisy.suggested_category) == (UNCATEGORIZED, "6090")
+    assert noisy.suggestion_confidence is not None
+    assert result.suggest_threshold <= noisy.suggestion_confidence < result.model.threshold
+    assert (result.auto_applied, result.suggested, result.left) == (1, 1, 0)
+    assert result.by_source.model_dump() == {"rule": 0, "model": 1, "uncategorized": 1}
+
+
+def test_a_person_choosing_a_category_clears_the_suggestion(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
+    noisy_history(ledger)
+    [noisy] = new_rows(ledger, ["amznmktplace"])
+    categorize(make_context(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger))
+
+    ledger.set_category(COMPANY, noisy, "6170")
+
+    [chosen] = ledger.get_transactions(COMPANY, [noisy])
+    assert (chosen.category, chosen.category_source) == ("6170", "user")
+    assert (chosen.suggested_category, chosen.suggestion_confidence) == (None, None)
+
+
+def test_without_a_model_every_row_is_left_without_a_suggestion(
+    ledger: Ledger, make_context: ContextFactory
+) -> None:
+    new_rows(ledger, ["anything", "something"])
+
+    result = categorize(make_context(CategorizeSpec(company_id=COMPANY, tenant_id=TENANT), ledger))
+
+    assert (result.auto_applied, result.suggested, result.left) == (0, 0, 2)
+    assert all(t.suggested_category is None for t in ledger.list_transactions(COMPANY))
+    assert result.suggest_threshold == result.model.threshold == 1.0

@@ -1,6 +1,9 @@
-"""Behaviour check on real data: the model learns a company's history well beyond the
-majority-class baseline (25.6%). The same split and loading as
-``bench/categorization_accuracy.py``, which prints the scores."""
+"""Behaviour check on real data, with the same split and loading as
+``bench/categorization_accuracy.py`` (which prints the scores): what the categorize job
+books is right at least 93% of the time and covers at least 17% of the rows (measured:
+about 95% and 21%, the threshold chosen by cross-validation on the training part), and its
+guesses (booked or suggested; rows left without either count as wrong) beat the
+majority-class baseline (24%) by far (measured: about 56%)."""
 
 from __future__ import annotations
 
@@ -16,12 +19,13 @@ from bench.categorization_accuracy import (
     load_history,
     read_dataset,
 )
+from bookkeeper_jobs.ledger import UNCATEGORIZED
 from bookkeeper_jobs.tasks.categorize import categorize_transactions
 from tests.unit.ledger.factories import open_ledger, recording_reporter, sqlite_url
 
 
 @pytest.mark.slow
-def test_model_accuracy_is_well_above_the_majority_baseline(tmp_path: Path) -> None:
+def test_what_is_booked_is_precise_and_guesses_beat_the_baseline(tmp_path: Path) -> None:
     if not DEFAULT_DATASET.is_file():
         # Data kept beside the repository (../shared/datasets), not a service or program:
         # a checkout without it cannot run this check, and says so.
@@ -39,6 +43,13 @@ def test_model_accuracy_is_well_above_the_majority_baseline(tmp_path: Path) -> N
         predicted = ledger.list_transactions(
             COMPANY, limit=len(held_out) + 1, import_job_id="bench-test"
         )
-    accuracy = sum(t.category == truth[t.fingerprint] for t in predicted) / len(predicted)
+    booked = [t for t in predicted if t.category != UNCATEGORIZED]
+    booked_right = sum(t.category == truth[t.fingerprint] for t in booked)
+    guessed_right = booked_right + sum(
+        t.suggested_category == truth[t.fingerprint] for t in predicted if t.suggested_category
+    )
     assert result.categorized == len(held_out)
-    assert accuracy > 0.5
+    assert result.auto_applied == len(booked)
+    assert booked_right / len(booked) >= 0.93
+    assert len(booked) / len(predicted) >= 0.17
+    assert guessed_right / len(predicted) >= 0.5
