@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import itertools
 import json
 import os
@@ -19,6 +20,7 @@ import socket
 import sys
 import typing
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -202,6 +204,30 @@ def build_parser() -> argparse.ArgumentParser:
     receipt_list.add_argument("--cursor", help="the next page: the cursor an earlier page printed")
     add_client_options(receipt_list)
     receipt_list.set_defaults(handler=receipt_list_command)
+
+    categorizer = commands.add_parser(
+        "categorizer", help="the categorization model, locally (no server, no ledger)"
+    )
+    categorizer_predict = categorizer.add_subparsers(required=True).add_parser(
+        "predict",
+        help="train the categorize job's model on TRAIN and print "
+        "id,category,confidence,decision for every INPUT row",
+    )
+    categorizer_predict.add_argument(
+        "--train",
+        required=True,
+        type=Path,
+        metavar="TRAIN.csv",
+        help="columns description, amount, category, optional date (YYYY-MM-DD)",
+    )
+    categorizer_predict.add_argument(
+        "--input",
+        required=True,
+        type=Path,
+        metavar="INPUT.csv",
+        help="columns id, description, amount, optional date (YYYY-MM-DD)",
+    )
+    categorizer_predict.set_defaults(handler=categorizer_predict_command)
     return parser
 
 
@@ -793,3 +819,86 @@ def json_line(value: Any) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+TRAIN_COLUMNS = ("description", "amount", "category")
+INPUT_COLUMNS = ("id", "description", "amount")
+
+
+def categorizer_predict_command(args: argparse.Namespace) -> int:
+    """Train exactly what the categorize job trains (no rules) on ``--train`` and print CSV
+    ``id,category,confidence,decision`` for every ``--input`` row. ``category`` is the
+    model's guess (empty when TRAIN is too small for a model); ``decision`` says what the
+    job does with it: ``auto`` books it, ``suggest`` stores it for review, ``none`` leaves
+    the row uncategorized."""
+    import csv
+
+    from bookkeeper_jobs.ledger import TrainingExample
+    from bookkeeper_jobs.tasks.categorizer import Categorizer, Item
+
+    train_rows = read_csv_rows(args.train, TRAIN_COLUMNS)
+    input_rows = read_csv_rows(args.input, INPUT_COLUMNS)
+    examples = [
+        TrainingExample(
+            description=row["description"],
+            amount=csv_amount(args.train, line, row["amount"]),
+            category=row["category"].strip(),
+            date=csv_date(args.train, line, row.get("date")),
+        )
+        for line, row in train_rows
+    ]
+    items = [
+        Item(
+            row["description"],
+            csv_amount(args.input, line, row["amount"]),
+            csv_date(args.input, line, row.get("date")),
+        )
+        for line, row in input_rows
+    ]
+    categorizer = Categorizer.train([], examples)
+    predictions = categorizer.predict(items)
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(["id", "category", "confidence", "decision"])
+    for (_, row), p in zip(input_rows, predictions, strict=True):
+        category = p.category if categorizer.info.trained else ""
+        out.writerow([row["id"], category, f"{p.confidence:.4f}", p.decision])
+    sys.stdout.flush()
+    return 0
+
+
+def read_csv_rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of a UTF-8 CSV with a header naming at least ``required``."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = [name.strip() for name in reader.fieldnames or []]
+            missing = [name for name in required if name not in header]
+            if missing:
+                raise UsageError(f"{path}: missing column {', '.join(missing)}")
+            reader.fieldnames = header
+            return [(reader.line_num, {k: v or "" for k, v in row.items()}) for row in reader]
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{path}: not a readable UTF-8 CSV file ({exc})") from None
+
+
+def csv_amount(path: Path, line: int, text: str) -> Decimal:
+    try:
+        amount = Decimal(text.strip().replace(",", ""))
+    except ArithmeticError:
+        amount = Decimal("NaN")
+    if not amount.is_finite():
+        raise UsageError(f"{path} line {line}: amount {text!r} is not a number")
+    return amount
+
+
+def csv_date(path: Path, line: int, text: str | None) -> datetime.date | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return datetime.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{path} line {line}: date {text!r} is not YYYY-MM-DD") from None
