@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bookkeeper_jobs.ledger import NewTransaction
 from bookkeeper_jobs.lifecycle import TaskExit
@@ -352,3 +353,20 @@ def seed_row_on(day: datetime, description: str, amount: str) -> NewTransaction:
     return NewTransaction(
         date=day.date(), description=description, amount=Decimal(amount), currency="MYR"
     )
+
+
+def test_metrics_count_the_cached_resources(cluster: Cluster, http: httpx.Client) -> None:
+    start(http, "categorize")
+    with cluster.client(token=None) as prometheus:
+        text = prometheus.get("/metrics").text
+
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
+    assert samples["bkjobs_watch_cache_synced"] == 1
+    assert samples["bkjobs_watch_cache_objects"] >= 1
+    assert samples["bkjobs_watch_cache_relists_total"] >= 1
+    assert "bkjobs_workers_alive" not in samples  # no embedded workers in cluster mode

@@ -19,6 +19,7 @@ from bookkeeper_jobs.api.dashboard import install_dashboard
 from bookkeeper_jobs.api.deps import Services
 from bookkeeper_jobs.api.docs import install_offline_docs
 from bookkeeper_jobs.api.ledger_gate import LedgerGate
+from bookkeeper_jobs.api.metrics import ApiMetrics, metrics_router
 from bookkeeper_jobs.api.openapi import typed_openapi
 from bookkeeper_jobs.api.problems import install_problem_handlers
 from bookkeeper_jobs.api.routes import health, jobs, quickbooks, receipts, start
@@ -60,6 +61,7 @@ def create_app(
         else:
             services = build_services(settings)
             stop_services = services.ledger.close if services.ledger else lambda: None
+        services.metrics = metrics
         app.state.services = services
         embedded = run_workers and settings.job_store == "local"
         pool = WorkerPool(settings, table) if embedded else None
@@ -99,6 +101,12 @@ def create_app(
         redoc_url=None,
     )
     app.openapi = typed_openapi(app)  # type: ignore[method-assign]
+    metrics = ApiMetrics()
+    metrics.watch(
+        lambda: getattr(getattr(app.state, "services", None), "store", None),
+        lambda: getattr(app.state, "workers", None),
+    )
+    app.include_router(metrics_router(metrics))
     app.include_router(start.build_router())
     app.include_router(jobs.router)
     app.include_router(receipts.router)

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bookkeeper_jobs.api.auth import Principal, authenticate
 from bookkeeper_jobs.api.ledger_gate import LedgerGate
+
+if TYPE_CHECKING:
+    from bookkeeper_jobs.api.metrics import ApiMetrics
 from bookkeeper_jobs.api.problems import quoted
 from bookkeeper_jobs.api.store.protocol import JobStore
 from bookkeeper_jobs.artifacts import ArtifactStore
@@ -28,6 +31,8 @@ class Services:
     artifacts: ArtifactStore
     ledger: LedgerGate | None = None
     """The ledger (receipts); None only in tests that run the API over a bare job store."""
+    metrics: ApiMetrics | None = None
+    """The app's Prometheus metrics (set by the app's lifespan)."""
 
 
 async def get_services(request: Request) -> Services:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
@@ -61,12 +62,16 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
 def submit(
     services: Services, response: Response, spec: JobSpecBase, key: str | None, fingerprint: str
 ) -> Submission:
+    began = time.perf_counter()
     try:
         submission = services.store.submit(
             spec, idempotency_key=key, request_fingerprint=fingerprint
         )
     except IdempotencyConflictError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    if services.metrics is not None and submission.created:
+        services.metrics.submitted.labels(spec.type).inc()
+        services.metrics.submit_seconds.labels(spec.type).observe(time.perf_counter() - began)
     response.headers["Location"] = f"/api/jobs/{submission.job.id}"
     return submission
 

@@ -15,7 +15,7 @@ is read from the API server once (then cached), and a miss there is remembered f
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable
 from time import monotonic
 from typing import cast
@@ -38,7 +38,7 @@ from bookkeeper_jobs.errors import (
     ResourceConflictError,
     ResourceNotFoundError,
 )
-from bookkeeper_jobs.jobs import Job, JobSpec, new_job_id, utcnow
+from bookkeeper_jobs.jobs import Job, JobPhase, JobSpec, new_job_id, utcnow
 from bookkeeper_jobs.kube import kube_errors
 from bookkeeper_jobs.resource import (
     ANNOTATION_FINGERPRINT,
@@ -191,6 +191,17 @@ class KubernetesJobStore:
             return self.get(name)
 
         return follow_changes(read, job_id, interval=WATCH_POLL_SECONDS)
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        found: Counter[tuple[str, str]] = Counter()
+        for obj in self._cache.all():
+            phase = (obj.get("status") or {}).get("phase") or JobPhase.PENDING.value
+            found[(str((obj.get("spec") or {}).get("type", "")), str(phase))] += 1
+        return dict(found)
+
+    @property
+    def cache(self) -> WatchCache:
+        return self._cache
 
     def unready_reason(self) -> str | None:
         if not self._cache.synced:

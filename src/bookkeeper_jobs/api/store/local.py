@@ -263,6 +263,10 @@ class LocalJobStore:
         assert job is not None
         return Submission(job=job, created=True)
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        rows = self.db.query("SELECT type, phase, COUNT(*) AS n FROM jobs GROUP BY type, phase", ())
+        return {(row["type"], row["phase"]): int(row["n"]) for row in rows}
+
     def get(self, job_id: str) -> Job | None:
         row = self.db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return None if row is None else row_to_job(row)

@@ -65,6 +65,9 @@ class JobStore(Protocol):
         """Why the store cannot serve now (a cluster cache not synced yet, an unwritable
         embedded store), or ``None`` when it can."""
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many jobs there are of each ``(type, phase)`` (for ``/metrics``)."""
+
 
 async def follow_changes(
     read: Callable[[str], Awaitable[Job | None]], job_id: str, *, interval: float = 0.2
