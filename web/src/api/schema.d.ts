@@ -515,7 +515,7 @@ export interface components {
         CategorizedBySource: {
             /**
              * Model
-             * @description Rows the trained model categorized confidently.
+             * @description Rows the trained model categorized confidently (decision `auto`).
              */
             model: number;
             /**
@@ -525,7 +525,7 @@ export interface components {
             rule: number;
             /**
              * Uncategorized
-             * @description Rows put in the Uncategorized account (no rule, no confident guess).
+             * @description Rows put in the Uncategorized account (no rule, no confident guess; some carry a suggestion for review).
              */
             uncategorized: number;
         };
@@ -534,6 +534,12 @@ export interface components {
          * @description The result of a ``categorize`` job (and of the upload's categorizing step).
          */
         CategorizeResult: {
+            /**
+             * Auto Applied
+             * @description Rows booked automatically: a rule, or the model's `auto`.
+             * @default 0
+             */
+            auto_applied: number;
             /** @description Rows looked at, by what decided them. */
             by_source: components["schemas"]["CategorizedBySource"];
             /**
@@ -551,6 +557,12 @@ export interface components {
              * @description The company whose transactions were categorized.
              */
             company_id: string;
+            /**
+             * Left
+             * @description Rows left in Uncategorized without a suggestion (decision `none`).
+             * @default 0
+             */
+            left: number;
             /** @description The model this run trained. */
             model: components["schemas"]["CategorizerModelInfo"];
             /**
@@ -568,6 +580,18 @@ export interface components {
              * @description Rows left alone: a person set or approved their category.
              */
             skipped: number;
+            /**
+             * Suggest Threshold
+             * @description At or above this calibrated confidence (and below `model.threshold`) the model's guess is stored as a suggestion, not booked; chosen by cross-validation on the training data (suggestions near it are right at least half the time). 1.0 without a model.
+             * @default 1
+             */
+            suggest_threshold: number;
+            /**
+             * Suggested
+             * @description Rows left in Uncategorized with the model's suggestion stored for review.
+             * @default 0
+             */
+            suggested: number;
             /**
              * Unknown Count
              * @description Given ids that do not exist or belong to another company.
@@ -596,7 +620,7 @@ export interface components {
             examples: number;
             /**
              * Threshold
-             * @description Below this predicted probability a row goes to Uncategorized.
+             * @description The auto-apply threshold: at or above this calibrated confidence the model books its category; below it a row goes to Uncategorized (with a suggestion at or above `suggest_threshold`). Chosen by cross-validation on the training data as the lowest with at least 95% precision; 1.0 when none reached it (nothing booked).
              */
             threshold: number;
             /**
