@@ -48,6 +48,7 @@ from bookkeeper_jobs.ledger.records import (
     rule_from_row,
     transaction_from_row,
 )
+from bookkeeper_jobs.ledger.review import Review
 from bookkeeper_jobs.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -87,6 +88,12 @@ class Ledger:
     def receipts(self) -> ReceiptBook:
         """The companies' receipts (uploaded files, what OCR read, the matches)."""
         return ReceiptBook(self)
+
+    @property
+    def review(self) -> Review:
+        """Transactions as people review them: filtered listings, audited corrections, the
+        rules corrections suggest."""
+        return Review(self)
 
     @property
     def quickbooks(self) -> QuickBooksBook:
@@ -301,11 +308,9 @@ class Ledger:
         """Categories people confirmed (approved, or set by a user), newest first; never the
         Uncategorized account."""
         t = transactions.c
-        confirmed = (t.approval == "approved") | (t.category_source == "user")
         query = (
             select(t.description, t.amount, t.category, t.date)
-            .where(t.company_id == company_id, t.category.is_not(None), confirmed)
-            .where(t.category != UNCATEGORIZED)
+            .where(*_confirmed(company_id))
             .order_by(t.date.desc(), t.fingerprint)
             .limit(limit)
         )
@@ -316,6 +321,13 @@ class Ledger:
                 )
                 for r in conn.execute(query)
             ]
+
+    def count_training_examples(self, company_id: str) -> int:
+        """How many rows :meth:`training_examples` has to give (before its limit)."""
+        with self._reading() as conn:
+            return int(
+                conn.execute(select(func.count()).where(*_confirmed(company_id))).scalar_one()
+            )
 
     # -- categorizing and approving ----------------------------------------------------
 
@@ -485,3 +497,14 @@ class Ledger:
     def _reading(self) -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+
+def _confirmed(company_id: str) -> list[ColumnElement[bool]]:
+    """Rows whose category a person confirmed (approved, or set it), Uncategorized aside."""
+    t = transactions.c
+    return [
+        t.company_id == company_id,
+        t.category.is_not(None),
+        (t.approval == "approved") | (t.category_source == "user"),
+        t.category != UNCATEGORIZED,
+    ]

@@ -114,6 +114,24 @@ class Transaction(Base):
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
 
 
+class CategoryChange(Base):
+    """The audit of people's category choices: who changed which transaction, when, from
+    what to what. Also counts the corrections a cached categorizer has not learnt yet."""
+
+    __tablename__ = "category_changes"
+    __table_args__ = (
+        Index("ix_category_changes_company_transaction", "company_id", "transaction_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    transaction_id: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(255))
+    old_category: Mapped[str | None] = mapped_column(String(32))
+    new_category: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class CategorizationRule(Base):
     __tablename__ = "categorization_rules"
     __table_args__ = (
@@ -257,6 +275,7 @@ accounts = Base.metadata.tables["accounts"]
 transactions = Base.metadata.tables["transactions"]
 categorization_rules = Base.metadata.tables["categorization_rules"]
 receipts = Base.metadata.tables["receipts"]
+category_changes = Base.metadata.tables["category_changes"]
 qbo_connections = Base.metadata.tables["qbo_connections"]
 qbo_oauth_states = Base.metadata.tables["qbo_oauth_states"]
 qbo_exports = Base.metadata.tables["qbo_exports"]

@@ -1,6 +1,8 @@
 """The ``categorize`` task, and the categorizing engine the upload task shares.
 
-Train once per run (rules + the company's confirmed categories), then walk the target rows
+Train once per run (rules + the company's confirmed categories; a model cached in the
+artifact store is reused until enough has changed, ``tasks/model_cache.py``), then walk the
+target rows
 in pages: given ids, those of the company; after an import, that import's new rows;
 otherwise the next ``limit`` rows without a category. Rows a person decided are skipped.
 
@@ -25,6 +27,7 @@ from bookkeeper_jobs.ledger import CategoryAssignment, Ledger, Transaction, task
 from bookkeeper_jobs.results import CategorizedBySource, CategorizeResult, CategorizerModelInfo
 from bookkeeper_jobs.tasks.categorizer import Categorizer, Item, Prediction
 from bookkeeper_jobs.tasks.context import TaskContext
+from bookkeeper_jobs.tasks.model_cache import RETRAIN_AFTER, ModelCache, TrainingVersion
 from bookkeeper_jobs.tasks.reporter import ProgressReporter
 
 PAGE_SIZE = 2_000
@@ -43,6 +46,7 @@ def categorize(context: TaskContext[CategorizeSpec]) -> CategorizeResult:
         reporter=context.reporter,
         transaction_ids=spec.transaction_ids,
         limit=None if spec.transaction_ids is not None else spec.limit,
+        models=ModelCache.in_store(context.artifacts, context.settings.secrets_key),
     )
 
 
@@ -95,16 +99,14 @@ def categorize_transactions(
     limit: int | None = None,
     progress_from: float = 0,
     progress_to: float = 100,
+    models: ModelCache | None = None,
 ) -> CategorizeResult:
     """Categorize the target rows of ``company_id``; progress runs from ``progress_from`` to
     ``progress_to``. Stops early (partial counts, ``cancelled: true``) when cancelled."""
     span = progress_to - progress_from
     train_end = progress_from + span * TRAINING_SHARE
     with task_errors():
-        reporter.update(progress_from, "Training the categorizer")
-        categorizer = Categorizer.train(
-            ledger.list_rules(company_id), ledger.training_examples(company_id)
-        )
+        categorizer = trained_categorizer(ledger, company_id, reporter, progress_from, models)
         tally = Tally(total=_total(ledger, company_id, transaction_ids, import_job_id, limit))
         reporter.update(train_end, _message(tally))
         pages = _pages(ledger, company_id, tally, transaction_ids, import_job_id, limit)
@@ -118,6 +120,37 @@ def categorize_transactions(
     if not tally.cancelled:
         reporter.update(progress_to, _message(tally))
     return _result(company_id, categorizer, tally)
+
+
+def trained_categorizer(
+    ledger: Ledger,
+    company_id: str,
+    reporter: ProgressReporter,
+    progress: float,
+    models: ModelCache | None,
+) -> Categorizer:
+    """The company's categorizer with its current rules: the cached model while fewer than
+    ``RETRAIN_AFTER`` examples and corrections arrived since it was trained, else a new one
+    (then cached)."""
+    rules = ledger.list_rules(company_id)
+    now = TrainingVersion(
+        ledger.count_training_examples(company_id), ledger.review.corrections_count(company_id)
+    )
+    cached = models.load(company_id) if models is not None else None
+    if cached is not None and cached.version.behind(now) < RETRAIN_AFTER:
+        try:
+            categorizer = Categorizer.from_bytes(cached.data, rules)
+        except ValueError:
+            pass  # another version's model: train a new one
+        else:
+            examples = f"{cached.version.examples:,}"
+            reporter.update(progress, f"Using the categorizer trained on {examples} examples")
+            return categorizer
+    reporter.update(progress, f"Training the categorizer on {now.examples:,} examples")
+    categorizer = Categorizer.train(rules, ledger.training_examples(company_id))
+    if models is not None:
+        models.store(company_id, now, categorizer.to_bytes())
+    return categorizer
 
 
 def _total(

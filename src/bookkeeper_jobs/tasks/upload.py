@@ -31,6 +31,7 @@ from bookkeeper_jobs.results import CategorizeResult, UploadAndCategorizeResult,
 from bookkeeper_jobs.tasks.categorize import categorize_transactions
 from bookkeeper_jobs.tasks.context import TaskContext
 from bookkeeper_jobs.tasks.error_report import ErrorReport
+from bookkeeper_jobs.tasks.model_cache import ModelCache
 from bookkeeper_jobs.tasks.statements import (
     ParsedRow,
     RowError,
@@ -139,6 +140,7 @@ def upload_and_categorize(
             import_job_id=context.job_id,
             progress_from=IMPORT_SHARE,
             progress_to=100,
+            models=ModelCache.in_store(context.artifacts, context.settings.secrets_key),
         )
     except TaskError as exc:  # the rows are in the ledger: say so beside the error
         exc.partial_result = _result(context, tally)

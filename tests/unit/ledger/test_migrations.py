@@ -28,7 +28,7 @@ def test_migrate_is_idempotent(ledger: Ledger) -> None:
     ledger.migrate()
 
     with ledger.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0004"
+        assert MigrationContext.configure(conn).get_current_revision() == "0005"
 
 
 def test_migrations_match_the_models(ledger: Ledger) -> None:
