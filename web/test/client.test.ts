@@ -78,6 +78,84 @@ describe("createJobsClient", () => {
     ]);
   });
 
+  it("lists a company's transactions with its filters and cursor, reads and corrects one", async () => {
+    const row = {
+      id: "txn_1",
+      company_id: "c 1",
+      date: "2024-01-08",
+      description: "SLACK T054649",
+      amount: "-196.67",
+      currency: "USD",
+      category: "6999",
+      confidence: 0.31,
+      source: "model" as const,
+      approved: false,
+      suggestion: { category: "6140", confidence: 0.62 },
+    };
+    const { fetch, calls } = fakeFetch((call) =>
+      call.method === "PATCH"
+        ? json({ ...row, category: "6140", source: "user", suggestion: null, changed: true })
+        : call.url.startsWith("/api/transactions/")
+          ? json({ ...row, changes: [] })
+          : json({ company_id: "c 1", transactions: [row], count: 1, next_cursor: "nxt" }),
+    );
+    const client = createJobsClient({ token: "k", fetch });
+    const page = await client.listTransactions("c 1", {
+      status: "suggested",
+      q: "slack & co",
+      from: "2024-01-01",
+      to: "2024-12-31",
+      category: null,
+      limit: 25,
+      cursor: "abc==",
+    });
+    expect(page.transactions[0]?.suggestion?.category).toBe("6140");
+    await client.listTransactions("c 1", { q: "" });
+    const detail = await client.getTransaction("txn/1");
+    expect(detail.changes).toEqual([]);
+    const corrected = await client.correctTransaction("txn_1", "6140");
+    expect(corrected).toMatchObject({ category: "6140", source: "user", changed: true });
+    expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual([
+      "GET /api/companies/c%201/transactions?status=suggested&q=slack+%26+co&from=2024-01-01&to=2024-12-31&limit=25&cursor=abc%3D%3D",
+      "GET /api/companies/c%201/transactions",
+      "GET /api/transactions/txn%2F1",
+      "PATCH /api/transactions/txn_1",
+    ]);
+    expect(calls[3]?.headers).toMatchObject({ Authorization: "Bearer k", "Content-Type": "application/json" });
+    expect(JSON.parse(calls[3]?.body as string)).toEqual({ category: "6140" });
+  });
+
+  it("lists rule suggestions and rules, adds one (new or already there) and deletes one", async () => {
+    const rule = { id: 7, kind: "contains", pattern: "slack", min_amount: null, max_amount: null, account_code: "6140", priority: 100 };
+    const answers = [
+      json([{ kind: "contains", pattern: "slack", account_code: "6140", corrections: 3, examples: ["SLACK T1"] }]),
+      json(rule, 201),
+      json(rule, 200),
+      json([rule]),
+      new Response(null, { status: 204 }),
+      json({ detail: "rule 7 not found" }, 404),
+    ];
+    const { fetch, calls } = fakeFetch(() => answers.shift() ?? json({}, 500));
+    const client = createJobsClient({ token: "k", fetch });
+    const [suggestion] = await client.listRuleSuggestions("c1");
+    expect(suggestion).toMatchObject({ pattern: "slack", account_code: "6140", corrections: 3 });
+    const accept = { kind: "contains" as const, pattern: "slack", account_code: "6140" };
+    expect(await client.addRule("c1", accept)).toEqual({ rule, created: true });
+    expect(await client.addRule("c1", accept)).toEqual({ rule, created: false });
+    expect(await client.listRules("c1")).toEqual([rule]);
+    await expect(client.deleteRule("c1", 7)).resolves.toBeUndefined();
+    await expect(client.deleteRule("c1", 7)).rejects.toMatchObject({ status: 404, message: "rule 7 not found" });
+    expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual([
+      "GET /api/companies/c1/rule-suggestions",
+      "POST /api/companies/c1/rules",
+      "POST /api/companies/c1/rules",
+      "GET /api/companies/c1/rules",
+      "DELETE /api/companies/c1/rules/7",
+      "DELETE /api/companies/c1/rules/7",
+    ]);
+    expect(JSON.parse(calls[1]?.body as string)).toEqual(accept);
+  });
+
   it("raises ApiError with the status and the server's detail", async () => {
     const answers = [
       json({ detail: "no such job" }, 404),

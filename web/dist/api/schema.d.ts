@@ -91,6 +91,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/companies/{company_id}/rule-suggestions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rule Suggestions
+         * @description Rules the company's corrections suggest: a merchant people categorized at least three
+         *     times, always to one account, that no rule covers. Accept one with `POST .../rules`.
+         */
+        get: operations["rule_suggestions_api_companies__company_id__rule_suggestions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/companies/{company_id}/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Rules
+         * @description The company's rules in the order they are tried (priority, then age).
+         */
+        get: operations["list_rules_api_companies__company_id__rules_get"];
+        put?: never;
+        /**
+         * Add Rule
+         * @description Add a rule (applies from the next categorize job on); the same rule again is
+         *     answered as it is (200), never added twice.
+         */
+        post: operations["add_rule_api_companies__company_id__rules_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/companies/{company_id}/rules/{rule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete Rule
+         * @description Remove a rule (from the next categorize job on).
+         */
+        delete: operations["delete_rule_api_companies__company_id__rules__rule_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/companies/{company_id}/transactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Transactions
+         * @description The company's transactions, newest first, with their category, confidence, source and
+         *     suggestion; follow `next_cursor` for older ones.
+         */
+        get: operations["list_transactions_api_companies__company_id__transactions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{job_id}": {
         parameters: {
             query?: never;
@@ -373,6 +460,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/transactions/{transaction_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Transaction
+         * @description The transaction with the history of people's category changes.
+         */
+        get: operations["get_transaction_api_transactions__transaction_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Correct Transaction
+         * @description A person's category (source `user`): booked, audited, learnt from by the next
+         *     categorize job. The same correction again changes nothing (`changed: false`).
+         */
+        patch: operations["correct_transaction_api_transactions__transaction_id__patch"];
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -515,7 +627,7 @@ export interface components {
         CategorizedBySource: {
             /**
              * Model
-             * @description Rows the trained model categorized confidently.
+             * @description Rows the trained model categorized confidently (decision `auto`).
              */
             model: number;
             /**
@@ -525,7 +637,7 @@ export interface components {
             rule: number;
             /**
              * Uncategorized
-             * @description Rows put in the Uncategorized account (no rule, no confident guess).
+             * @description Rows put in the Uncategorized account (no rule, no confident guess; some carry a suggestion for review).
              */
             uncategorized: number;
         };
@@ -534,6 +646,12 @@ export interface components {
          * @description The result of a ``categorize`` job (and of the upload's categorizing step).
          */
         CategorizeResult: {
+            /**
+             * Auto Applied
+             * @description Rows booked automatically: a rule, or the model's `auto`.
+             * @default 0
+             */
+            auto_applied: number;
             /** @description Rows looked at, by what decided them. */
             by_source: components["schemas"]["CategorizedBySource"];
             /**
@@ -551,6 +669,12 @@ export interface components {
              * @description The company whose transactions were categorized.
              */
             company_id: string;
+            /**
+             * Left
+             * @description Rows left in Uncategorized without a suggestion (decision `none`).
+             * @default 0
+             */
+            left: number;
             /** @description The model this run trained. */
             model: components["schemas"]["CategorizerModelInfo"];
             /**
@@ -568,6 +692,18 @@ export interface components {
              * @description Rows left alone: a person set or approved their category.
              */
             skipped: number;
+            /**
+             * Suggest Threshold
+             * @description At or above this calibrated confidence (and below `model.threshold`) the model's guess is stored as a suggestion, not booked; chosen by cross-validation on the training data (suggestions near it are right at least half the time). 1.0 without a model.
+             * @default 1
+             */
+            suggest_threshold: number;
+            /**
+             * Suggested
+             * @description Rows left in Uncategorized with the model's suggestion stored for review.
+             * @default 0
+             */
+            suggested: number;
             /**
              * Unknown Count
              * @description Given ids that do not exist or belong to another company.
@@ -596,7 +732,7 @@ export interface components {
             examples: number;
             /**
              * Threshold
-             * @description Below this predicted probability a row goes to Uncategorized.
+             * @description The auto-apply threshold: at or above this calibrated confidence the model books its category; below it a row goes to Uncategorized (with a suggestion at or above `suggest_threshold`). Chosen by cross-validation on the training data as the lowest with at least 95% precision; 1.0 when none reached it (nothing booked).
              */
             threshold: number;
             /**
@@ -628,6 +764,23 @@ export interface components {
              * @constant
              */
             type: "categorize";
+        };
+        /** CategoryChange */
+        CategoryChange: {
+            /**
+             * Actor
+             * @description Who: an API key's fingerprint, or the JWT's subject.
+             */
+            actor: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** New Category */
+            new_category: string;
+            /** Old Category */
+            old_category: string | null;
         };
         /** CompanyJobs */
         CompanyJobs: {
@@ -662,6 +815,17 @@ export interface components {
             next_cursor: string | null;
             /** Receipts */
             receipts: components["schemas"]["ReceiptSummary"][];
+        };
+        /** CompanyTransactions */
+        CompanyTransactions: {
+            /** Company Id */
+            company_id: string;
+            /** Count */
+            count: number;
+            /** Next Cursor */
+            next_cursor: string | null;
+            /** Transactions */
+            transactions: components["schemas"]["TransactionView"][];
         };
         /**
          * Condition
@@ -729,6 +893,50 @@ export interface components {
              * @description The flow must end before this.
              */
             expires_at: string;
+        };
+        /** Corrected */
+        Corrected: {
+            /** Amount */
+            amount: string;
+            /** Approved */
+            approved: boolean;
+            /** Category */
+            category: string | null;
+            /**
+             * Changed
+             * @description False when it already had this category from a person.
+             */
+            changed: boolean;
+            /** Company Id */
+            company_id: string;
+            /** Confidence */
+            confidence: number | null;
+            /** Currency */
+            currency: string;
+            /**
+             * Date
+             * Format: date
+             */
+            date: string;
+            /** Description */
+            description: string;
+            /** Id */
+            id: string;
+            /**
+             * Source
+             * @description Who decided the category: a rule, the model, or a person.
+             */
+            source: ("rule" | "model" | "user") | null;
+            /** @description The model's guess, for review (not booked). */
+            suggestion?: components["schemas"]["Suggestion"] | null;
+        };
+        /** Correction */
+        Correction: {
+            /**
+             * Category
+             * @description An account code of the company's chart.
+             */
+            category: string;
         };
         /**
          * DirectCredentials
@@ -1037,6 +1245,27 @@ export interface components {
              * @description 0-1, vendor against the description.
              */
             vendor_similarity: number;
+        };
+        /** NewRule */
+        NewRule: {
+            /** Account Code */
+            account_code: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "contains" | "regex" | "amount_range";
+            /** Max Amount */
+            max_amount?: number | string | null;
+            /** Min Amount */
+            min_amount?: number | string | null;
+            /** Pattern */
+            pattern?: string | null;
+            /**
+             * Priority
+             * @default 100
+             */
+            priority: number;
         };
         /**
          * OcrRequest
@@ -1371,6 +1600,123 @@ export interface components {
             uploaded_at: string;
             /** Vendor */
             vendor?: string | null;
+        };
+        /** RuleSuggestionView */
+        RuleSuggestionView: {
+            /** Account Code */
+            account_code: string;
+            /**
+             * Corrections
+             * @description People categorized this many of its rows, all alike.
+             */
+            corrections: number;
+            /** Examples */
+            examples: string[];
+            /**
+             * Kind
+             * @default contains
+             * @constant
+             */
+            kind: "contains";
+            /**
+             * Pattern
+             * @description What the merchant's descriptions contain.
+             */
+            pattern: string;
+        };
+        /** RuleView */
+        RuleView: {
+            /** Account Code */
+            account_code: string;
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "contains" | "regex" | "amount_range";
+            /** Max Amount */
+            max_amount: string | null;
+            /** Min Amount */
+            min_amount: string | null;
+            /** Pattern */
+            pattern: string | null;
+            /** Priority */
+            priority: number;
+        };
+        /** Suggestion */
+        Suggestion: {
+            /** Category */
+            category: string;
+            /** Confidence */
+            confidence: number | null;
+        };
+        /** TransactionDetail */
+        TransactionDetail: {
+            /** Amount */
+            amount: string;
+            /** Approved */
+            approved: boolean;
+            /** Category */
+            category: string | null;
+            /**
+             * Changes
+             * @description People's category changes, oldest first.
+             */
+            changes: components["schemas"]["CategoryChange"][];
+            /** Company Id */
+            company_id: string;
+            /** Confidence */
+            confidence: number | null;
+            /** Currency */
+            currency: string;
+            /**
+             * Date
+             * Format: date
+             */
+            date: string;
+            /** Description */
+            description: string;
+            /** Id */
+            id: string;
+            /**
+             * Source
+             * @description Who decided the category: a rule, the model, or a person.
+             */
+            source: ("rule" | "model" | "user") | null;
+            /** @description The model's guess, for review (not booked). */
+            suggestion?: components["schemas"]["Suggestion"] | null;
+        };
+        /** TransactionView */
+        TransactionView: {
+            /** Amount */
+            amount: string;
+            /** Approved */
+            approved: boolean;
+            /** Category */
+            category: string | null;
+            /** Company Id */
+            company_id: string;
+            /** Confidence */
+            confidence: number | null;
+            /** Currency */
+            currency: string;
+            /**
+             * Date
+             * Format: date
+             */
+            date: string;
+            /** Description */
+            description: string;
+            /** Id */
+            id: string;
+            /**
+             * Source
+             * @description Who decided the category: a rule, the model, or a person.
+             */
+            source: ("rule" | "model" | "user") | null;
+            /** @description The model's guess, for review (not booked). */
+            suggestion?: components["schemas"]["Suggestion"] | null;
         };
         /**
          * UploadAndCategorizeResult
@@ -1863,6 +2209,362 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CompanyReceipts"];
+                };
+            };
+            /** @description The cursor is not one this listing gave out. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No bearer token, or one that is unknown, expired or badly signed. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The company is not in your grant. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The job store cannot be read or written now (see `/readyz`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rule_suggestions_api_companies__company_id__rule_suggestions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                company_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleSuggestionView"][];
+                };
+            };
+            /** @description No bearer token, or one that is unknown, expired or badly signed. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The company is not in your grant. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The job store cannot be read or written now (see `/readyz`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_rules_api_companies__company_id__rules_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                company_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleView"][];
+                };
+            };
+            /** @description No bearer token, or one that is unknown, expired or badly signed. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The company is not in your grant. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The job store cannot be read or written now (see `/readyz`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    add_rule_api_companies__company_id__rules_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                company_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewRule"];
+            };
+        };
+        responses: {
+            /** @description The same rule exists already: it is answered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleView"];
+                };
+            };
+            /** @description No bearer token, or one that is unknown, expired or badly signed. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The company is not in your grant. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the upload limit (`BKJOBS_MAX_UPLOAD_BYTES`); refused before it is read. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field is wrong, or the account is not in the chart. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Problem"];
+                };
+            };
+            /** @description The job store cannot be read or written now (see `/readyz`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server's disk is full; nothing was stored. Retry later. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_rule_api_companies__company_id__rules__rule_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                company_id: string;
+                rule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No bearer token, or one that is unknown, expired or badly signed. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The company is not in your grant. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such rule of the company. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The job store cannot be read or written now (see `/readyz`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_transactions_api_companies__company_id__transactions_get: {
+        parameters: {
+            query?: {
+                category?: string | null;
+                cursor?: string | null;
+                from?: string | null;
+                limit?: number;
+                /** @description Part of the description. */
+                q?: string | null;
+                /** @description pending or approved; uncategorized; suggested (awaiting review). */
+                status?: ("pending" | "approved" | "uncategorized" | "suggested") | null;
+                to?: string | null;
+            };
+            header?: never;
+            path: {
+                company_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompanyTransactions"];
                 };
             };
             /** @description The cursor is not one this listing gave out. */
@@ -3022,6 +3724,130 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The job store cannot be read or written now (see `/readyz`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_transaction_api_transactions__transaction_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                transaction_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransactionDetail"];
+                };
+            };
+            /** @description No bearer token, or one that is unknown, expired or badly signed. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such transaction, or not one of yours. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The job store cannot be read or written now (see `/readyz`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    correct_transaction_api_transactions__transaction_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                transaction_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Correction"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Corrected"];
+                };
+            };
+            /** @description No bearer token, or one that is unknown, expired or badly signed. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such transaction, or not one of yours. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The category is not an account of the company. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"] | components["schemas"]["Problem"];
                 };
             };
             /** @description The job store cannot be read or written now (see `/readyz`); retry later. */

@@ -1,6 +1,6 @@
 import { type FollowOptions, type FollowTuning } from "./follow.js";
 import { type TokenSource } from "./http.js";
-import type { BulkApproveRequest, CategorizeRequest, CompanyJobs, CompanyReceipts, ExportQboRequest, JobStarted, JobView, OcrRequest, ReceiptUpload, ReceiptUploaded, ReceiptView, StatementUpload } from "./types.js";
+import type { BulkApproveRequest, CategorizeRequest, CompanyJobs, CompanyReceipts, CompanyTransactions, CorrectedTransaction, ExportQboRequest, NewRule, JobStarted, JobView, OcrRequest, ReceiptUpload, ReceiptUploaded, ReceiptView, RuleSuggestion, RuleView, StatementUpload, TransactionDetail, TransactionFilters } from "./types.js";
 export interface JobsClientOptions {
     /** Where the API is: "" (the default) for the page's own origin, or "https://jobs.example.com". */
     baseUrl?: string;
@@ -23,6 +23,17 @@ export interface PageOptions {
     cursor?: string | null;
     signal?: AbortSignal;
 }
+/** A page of a company's transactions (newest first), filtered. */
+export interface TransactionPageOptions extends PageOptions, TransactionFilters {
+}
+/** The answer to addRule: the rule, and whether it is new (201) or was there already (200). */
+export interface AddedRule {
+    rule: RuleView;
+    created: boolean;
+}
+type Abortable = {
+    signal?: AbortSignal;
+};
 /** A conditional read: `job` is null when the server answered 304 (unchanged since `etag`). */
 export interface ConditionalJob {
     job: JobView | null;
@@ -54,9 +65,18 @@ export interface JobsClient {
         signal?: AbortSignal;
     }): Promise<ReceiptView>;
     listReceipts(companyId: string, options?: PageOptions): Promise<CompanyReceipts>;
+    listTransactions(companyId: string, options?: TransactionPageOptions): Promise<CompanyTransactions>;
+    getTransaction(transactionId: string, options?: Abortable): Promise<TransactionDetail>;
+    /** A person's category (source `user`); `changed: false` when it had it already. */
+    correctTransaction(transactionId: string, category: string, options?: Abortable): Promise<CorrectedTransaction>;
+    listRuleSuggestions(companyId: string, options?: Abortable): Promise<RuleSuggestion[]>;
+    listRules(companyId: string, options?: Abortable): Promise<RuleView[]>;
+    addRule(companyId: string, rule: NewRule, options?: Abortable): Promise<AddedRule>;
+    deleteRule(companyId: string, ruleId: number, options?: Abortable): Promise<void>;
     /** Follows a job until it ends; resolves with its terminal view. See followJob in README. */
     followJob(jobId: string, options?: FollowOptions): Promise<JobView>;
     /** The URL of a route, for links (`/api/jobs/{id}/error-report`); never carries the token. */
     url(path: string): string;
 }
 export declare function createJobsClient(options?: JobsClientOptions): JobsClient;
+export {};

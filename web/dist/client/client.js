@@ -54,6 +54,40 @@ export function createJobsClient(options = {}) {
             query: { limit: opts.limit, cursor: opts.cursor },
             signal: opts.signal,
         }),
+        listTransactions: (companyId, opts = {}) => sendJson(transport, `/api/companies/${segment(companyId)}/transactions`, {
+            query: {
+                status: opts.status,
+                category: opts.category,
+                q: opts.q,
+                from: opts.from,
+                to: opts.to,
+                limit: opts.limit,
+                cursor: opts.cursor,
+            },
+            signal: opts.signal,
+        }),
+        getTransaction: (transactionId, opts = {}) => sendJson(transport, `/api/transactions/${segment(transactionId)}`, opts),
+        correctTransaction: (transactionId, category, opts = {}) => sendJson(transport, `/api/transactions/${segment(transactionId)}`, {
+            method: "PATCH",
+            ...jsonBody({ category }),
+            signal: opts.signal,
+        }),
+        listRuleSuggestions: (companyId, opts = {}) => sendJson(transport, `/api/companies/${segment(companyId)}/rule-suggestions`, opts),
+        listRules: (companyId, opts = {}) => sendJson(transport, `/api/companies/${segment(companyId)}/rules`, opts),
+        async addRule(companyId, rule, opts = {}) {
+            const response = await send(transport, `/api/companies/${segment(companyId)}/rules`, {
+                method: "POST",
+                ...jsonBody(rule),
+                signal: opts.signal,
+            });
+            return { rule: (await response.json()), created: response.status === 201 };
+        },
+        async deleteRule(companyId, ruleId, opts = {}) {
+            await send(transport, `/api/companies/${segment(companyId)}/rules/${segment(String(ruleId))}`, {
+                method: "DELETE",
+                signal: opts.signal,
+            });
+        },
         followJob: (jobId, opts) => follow(hub, jobId, opts),
         url: (path) => `${transport.baseUrl.replace(/\/+$/, "")}${path}`,
     };

@@ -6,14 +6,21 @@ import type {
   CategorizeRequest,
   CompanyJobs,
   CompanyReceipts,
+  CompanyTransactions,
+  CorrectedTransaction,
   ExportQboRequest,
+  NewRule,
   JobStarted,
   JobView,
   OcrRequest,
   ReceiptUpload,
   ReceiptUploaded,
   ReceiptView,
+  RuleSuggestion,
+  RuleView,
   StatementUpload,
+  TransactionDetail,
+  TransactionFilters,
 } from "./types.js";
 import { parseRetryAfter } from "./errors.js";
 
@@ -42,6 +49,17 @@ export interface PageOptions {
   signal?: AbortSignal;
 }
 
+/** A page of a company's transactions (newest first), filtered. */
+export interface TransactionPageOptions extends PageOptions, TransactionFilters {}
+
+/** The answer to addRule: the rule, and whether it is new (201) or was there already (200). */
+export interface AddedRule {
+  rule: RuleView;
+  created: boolean;
+}
+
+type Abortable = { signal?: AbortSignal };
+
 /** A conditional read: `job` is null when the server answered 304 (unchanged since `etag`). */
 export interface ConditionalJob {
   job: JobView | null;
@@ -64,6 +82,14 @@ export interface JobsClient {
   uploadReceipt(upload: ReceiptUpload, options?: { signal?: AbortSignal }): Promise<ReceiptUploaded>;
   getReceipt(receiptId: string, options?: { signal?: AbortSignal }): Promise<ReceiptView>;
   listReceipts(companyId: string, options?: PageOptions): Promise<CompanyReceipts>;
+  listTransactions(companyId: string, options?: TransactionPageOptions): Promise<CompanyTransactions>;
+  getTransaction(transactionId: string, options?: Abortable): Promise<TransactionDetail>;
+  /** A person's category (source `user`); `changed: false` when it had it already. */
+  correctTransaction(transactionId: string, category: string, options?: Abortable): Promise<CorrectedTransaction>;
+  listRuleSuggestions(companyId: string, options?: Abortable): Promise<RuleSuggestion[]>;
+  listRules(companyId: string, options?: Abortable): Promise<RuleView[]>;
+  addRule(companyId: string, rule: NewRule, options?: Abortable): Promise<AddedRule>;
+  deleteRule(companyId: string, ruleId: number, options?: Abortable): Promise<void>;
   /** Follows a job until it ends; resolves with its terminal view. See followJob in README. */
   followJob(jobId: string, options?: FollowOptions): Promise<JobView>;
   /** The URL of a route, for links (`/api/jobs/{id}/error-report`); never carries the token. */
@@ -127,6 +153,45 @@ export function createJobsClient(options: JobsClientOptions = {}): JobsClient {
         query: { limit: opts.limit, cursor: opts.cursor },
         signal: opts.signal,
       }),
+    listTransactions: (companyId, opts = {}) =>
+      sendJson<CompanyTransactions>(transport, `/api/companies/${segment(companyId)}/transactions`, {
+        query: {
+          status: opts.status,
+          category: opts.category,
+          q: opts.q,
+          from: opts.from,
+          to: opts.to,
+          limit: opts.limit,
+          cursor: opts.cursor,
+        },
+        signal: opts.signal,
+      }),
+    getTransaction: (transactionId, opts = {}) =>
+      sendJson<TransactionDetail>(transport, `/api/transactions/${segment(transactionId)}`, opts),
+    correctTransaction: (transactionId, category, opts = {}) =>
+      sendJson<CorrectedTransaction>(transport, `/api/transactions/${segment(transactionId)}`, {
+        method: "PATCH",
+        ...jsonBody({ category }),
+        signal: opts.signal,
+      }),
+    listRuleSuggestions: (companyId, opts = {}) =>
+      sendJson<RuleSuggestion[]>(transport, `/api/companies/${segment(companyId)}/rule-suggestions`, opts),
+    listRules: (companyId, opts = {}) =>
+      sendJson<RuleView[]>(transport, `/api/companies/${segment(companyId)}/rules`, opts),
+    async addRule(companyId, rule, opts = {}) {
+      const response = await send(transport, `/api/companies/${segment(companyId)}/rules`, {
+        method: "POST",
+        ...jsonBody(rule),
+        signal: opts.signal,
+      });
+      return { rule: (await response.json()) as RuleView, created: response.status === 201 };
+    },
+    async deleteRule(companyId, ruleId, opts = {}) {
+      await send(transport, `/api/companies/${segment(companyId)}/rules/${segment(String(ruleId))}`, {
+        method: "DELETE",
+        signal: opts.signal,
+      });
+    },
     followJob: (jobId, opts) => follow(hub, jobId, opts),
     url: (path) => `${transport.baseUrl.replace(/\/+$/, "")}${path}`,
   };
