@@ -97,6 +97,13 @@ STATUSES = {
     },
     ("get", "/api/quickbooks/callback"): {"200", "400", "502"},
     ("get", "/api/artifacts/{file_id}"): {"200", "401", "404", "503"},
+    ("get", "/api/companies/{company_id}/transactions"): {"200", "400", "401", "403", "503"},
+    ("get", "/api/transactions/{transaction_id}"): {"200", "401", "404", "503"},
+    ("patch", "/api/transactions/{transaction_id}"): {"200", "401", "404", "422", "503"},
+    ("get", "/api/companies/{company_id}/rule-suggestions"): {"200", "401", "403", "503"},
+    ("get", "/api/companies/{company_id}/rules"): {"200", "401", "403", "503"},
+    ("post", "/api/companies/{company_id}/rules"): {"200", "201", "401", "403", "413", "422"},
+    ("delete", "/api/companies/{company_id}/rules/{rule_id}"): {"204", "401", "403", "404"},
     ("get", "/api/receipts/{receipt_id}"): {"200", "401", "404", "503"},
     ("get", "/api/receipts/{receipt_id}/file"): {"200", "401", "404", "503"},
     ("get", "/api/companies/{company_id}/receipts"): {"200", "400", "401", "403", "422", "503"},
@@ -151,6 +158,8 @@ def test_the_statuses_a_client_gets_are_documented(
                 company_id="c1",
                 receipt_id="rcpt-00000000000000000000",
                 file_id="file-00000000000000000000",
+                transaction_id="txn_000000000000",
+                rule_id=1,
             )
             if operation.get("security"):
                 refused = anonymous.request(method, url)

@@ -22,7 +22,14 @@ from bookkeeper_jobs.api.ledger_gate import LedgerGate
 from bookkeeper_jobs.api.metrics import ApiMetrics, metrics_router
 from bookkeeper_jobs.api.openapi import typed_openapi
 from bookkeeper_jobs.api.problems import install_problem_handlers
-from bookkeeper_jobs.api.routes import health, jobs, quickbooks, receipts, start
+from bookkeeper_jobs.api.routes import (
+    health,
+    jobs,
+    quickbooks,
+    receipts,
+    start,
+    transactions,
+)
 from bookkeeper_jobs.api.store.local import LocalJobStore
 from bookkeeper_jobs.api.sweep import sweep_finished
 from bookkeeper_jobs.api.worker_pool import WorkerPool
@@ -111,6 +118,7 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(receipts.router)
     app.include_router(quickbooks.router)
+    app.include_router(transactions.router)
     app.include_router(health.router)
     install_offline_docs(app)
     install_dashboard(app)

@@ -7,6 +7,7 @@ strings). HS256 tokens are checked with ``BKJOBS_JWT_SECRET``, RS256 ones with
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 
@@ -20,6 +21,9 @@ from bookkeeper_jobs.settings import Settings
 class Principal:
     tenant_id: str
     company_ids: frozenset[str]
+    subject: str = ""
+    """Who acts, for audit records: ``api-key:<first 12 hex of its SHA-256>`` for an API key
+    (never the key), the JWT's ``sub`` claim (else ``jwt``)."""
 
     def may_access(self, tenant_id: str, company_id: str) -> bool:
         return tenant_id == self.tenant_id and company_id in self.company_ids
@@ -28,7 +32,8 @@ class Principal:
 def authenticate(token: str, settings: Settings) -> Principal:
     for key, grant in settings.api_keys.items():
         if hmac.compare_digest(key.encode(), token.encode()):
-            return Principal(grant.tenant_id, frozenset(grant.company_ids))
+            digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+            return Principal(grant.tenant_id, frozenset(grant.company_ids), f"api-key:{digest}")
     if token.count(".") == 2:
         return _from_jwt(token, settings)
     raise AuthenticationError("unknown API key")
@@ -56,7 +61,8 @@ def _from_jwt(token: str, settings: Settings) -> Principal:
         raise AuthenticationError("token claim tenant_id must be a non-empty string")
     if not isinstance(companies, list) or not all(isinstance(c, str) for c in companies):
         raise AuthenticationError("token claim company_ids must be a list of strings")
-    return Principal(tenant, frozenset(companies))
+    subject = claims.get("sub")
+    return Principal(tenant, frozenset(companies), str(subject)[:200] if subject else "jwt")
 
 
 def _verification_key(algorithm: object, settings: Settings) -> str:
