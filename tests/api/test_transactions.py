@@ -141,3 +141,24 @@ def test_bad_corrections_and_other_tenants_are_refused(
         assert other.get(f"/api/companies/{company.id}/transactions").status_code == 403
     untouched = company.http.get(f"/api/transactions/{ids['SHOP']}").json()
     assert untouched["source"] != "user" and untouched["changes"] == []
+
+
+def test_bad_rules_are_refused_naming_the_field(company: Company) -> None:
+    url = f"/api/companies/{company.id}/rules"
+
+    bad_regex = company.http.post(
+        url, json={"kind": "regex", "pattern": "([", "account_code": MEALS}
+    )
+    unknown_account = company.http.post(
+        url, json={"kind": "contains", "pattern": "acme", "account_code": "9999"}
+    )
+    huge_id = company.http.delete(f"{url}/{2**70}")
+    missing = company.http.delete(f"{url}/12345")
+
+    assert bad_regex.status_code == 422
+    assert bad_regex.json()["detail"].startswith("pattern: invalid regular expression")
+    assert unknown_account.status_code == 422
+    assert unknown_account.json()["detail"].startswith("account_code:")
+    assert huge_id.status_code == 422
+    assert huge_id.json()["detail"][0]["loc"] == ["path", "rule_id"]
+    assert missing.status_code == 404
