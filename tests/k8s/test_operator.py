@@ -245,3 +245,22 @@ def healthy(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_a_job_deleted_while_the_operator_was_down_fails_its_resource(
+    api: KubernetesEmulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bookkeeper_jobs.operator.ttl.ORPHAN_GRACE_SECONDS", 0.0)
+    with running_operator(api, settings):
+        orphan = submit(api)
+        wait_pending(api, orphan)
+        kept = submit(api)
+        wait_pending(api, kept)
+    api.delete(JOBS, NS, job_name(orphan))  # no operator watches: nobody notices
+
+    with running_operator(api, settings):
+        wait_until(lambda: phase_of(api, orphan) == "failed", what="the orphan to fail")
+
+    status = resource(api, orphan)["status"]
+    assert status["error"] == JOB_DELETED_MESSAGE
+    assert phase_of(api, kept) == "pending"  # its Job is there: left alone

@@ -1,5 +1,6 @@
 """Deleting finished BookkeepingJobs past their TTL (``BKJOBS_JOB_TTL``), as the embedded
-mode's sweep does: the resource (its Job and pods follow by owner reference) and its upload.
+mode's sweep does: the resource (its Job and pods follow by owner reference) and its upload;
+and failing unfinished ones whose Job is gone (deleted while the operator was down).
 
 One loop per operator lists the resources every ``BKJOBS_SWEEP_INTERVAL`` seconds. Not a
 per-object ``kopf.timer``: kopf puts a finalizer on every object a timer watches, which
@@ -20,10 +21,12 @@ from typing import Any, cast
 from kubernetes.client import V1DeleteOptions, V1Preconditions
 
 from bookkeeper_jobs.errors import KubernetesApiError, ResourceConflictError, ResourceNotFoundError
-from bookkeeper_jobs.jobs import utcnow
+from bookkeeper_jobs.jobs import JobPhase, utcnow
 from bookkeeper_jobs.kube import kube_errors
 from bookkeeper_jobs.operator.context import OperatorContext
-from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION
+from bookkeeper_jobs.operator.manifests import job_name
+from bookkeeper_jobs.operator.reconcile import reflect_job
+from bookkeeper_jobs.resource import API_VERSION, GROUP, KIND, LABEL_NAME, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 500
@@ -89,16 +92,95 @@ def acting(context: OperatorContext) -> bool:
 
 
 async def sweep_forever(context: OperatorContext) -> None:
-    """Sweep now and then every ``sweep_interval`` seconds until cancelled, whenever this
-    operator is the acting one."""
+    """Sweep and look for orphans now, then every ``sweep_interval`` seconds until
+    cancelled, whenever this operator is the acting one."""
     while True:
         try:
             with kube_errors():
                 if await asyncio.to_thread(acting, context):
                     await asyncio.to_thread(sweep, context)
+                    await asyncio.to_thread(fail_orphans, context)
         except KubernetesApiError as exc:
             log.warning("TTL sweep failed (%s); trying again later", exc)
         await asyncio.sleep(context.settings.sweep_interval)
+
+
+ORPHAN_GRACE_SECONDS = 120.0
+"""A resource younger than this may still be getting its Job (kopf retries a failed create)."""
+
+
+def fail_orphans(context: OperatorContext, *, now: datetime | None = None) -> int:
+    """Fail the unfinished resources whose Job is gone (deleted while the operator was down,
+    so no watch event told it): as the Job watch would have, with the reason. How many."""
+    now = now or utcnow()
+    grace = timedelta(seconds=ORPHAN_GRACE_SECONDS)
+    unfinished = [r for r in resources(context) if _unfinished_since(r, now - grace)]
+    if not unfinished:
+        return 0
+    jobs = _job_names(context)
+    failed = 0
+    for resource in unfinished:
+        metadata = resource["metadata"]
+        if (metadata["namespace"], job_name(metadata["name"])) in jobs:
+            continue
+        vanished = {
+            "metadata": {
+                "namespace": metadata["namespace"],
+                "ownerReferences": [
+                    {
+                        "apiVersion": API_VERSION,
+                        "kind": KIND,
+                        "name": metadata["name"],
+                        "controller": True,
+                    }
+                ],
+            }
+        }
+        if reflect_job(context, vanished, deleted=True) is not None:
+            log.warning("%s/%s: its Job is gone; failed", metadata["namespace"], metadata["name"])
+            failed += 1
+    return failed
+
+
+def _unfinished_since(resource: Mapping[str, Any], before: datetime) -> bool:
+    """Not finished, not being cancelled, and created before ``before``."""
+    phase = (resource.get("status") or {}).get("phase") or JobPhase.PENDING.value
+    if JobPhase(phase).is_terminal or (resource.get("spec") or {}).get("cancelRequested"):
+        return False
+    created = _created(resource)
+    return created is not None and created <= before
+
+
+def _created(resource: Mapping[str, Any]) -> datetime | None:
+    stamp = resource["metadata"].get("creationTimestamp")
+    if not stamp:
+        return None
+    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+
+
+def _job_names(context: OperatorContext) -> set[tuple[str, str]]:
+    """``(namespace, name)`` of every Job of ours the operator can see, paged."""
+    found: set[tuple[str, str]] = set()
+    token = None
+    selector = LABEL_NAME
+    while True:
+        options: dict[str, Any] = {"label_selector": selector, "limit": PAGE_SIZE}
+        if token:
+            options["_continue"] = token
+        if context.settings.operator_cluster_wide:
+            listing = context.batch.list_job_for_all_namespaces(**options)
+        else:
+            listing = context.batch.list_namespaced_job(
+                context.settings.kubernetes_namespace, **options
+            )
+        found.update(
+            (str(job.metadata.namespace), str(job.metadata.name))
+            for job in listing.items
+            if job.metadata is not None
+        )
+        token = listing.metadata._continue if listing.metadata else None
+        if not token:
+            return found
 
 
 def sweep(context: OperatorContext) -> int:
