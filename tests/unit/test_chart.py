@@ -109,7 +109,8 @@ def test_the_operator_gets_a_task_template_it_can_load() -> None:
         "secrets-key",
     )
     assert config.artifacts_claim == "bkjobs-bookkeeper-jobs-artifacts"
-    assert config.image == "bookkeeper-jobs:0.1.0"
+    # The operator's image, and no other: the default is a placeholder until one is built.
+    assert config.image == "bookkeeper-jobs.invalid/build-and-push-your-own:0.1.0"
     assert (config.backoff_limit, config.active_deadline_seconds) == (2, 1800)
     assert env["BKJOBS_DATABASE_URL"] == {
         "secretKeyRef": {"name": "bookkeeper-jobs-database", "key": "database-url"}
