@@ -10,7 +10,9 @@ from fastapi import FastAPI
 
 from bookkeeper_jobs.api.app import create_app
 from bookkeeper_jobs.api.dashboard import DASHBOARD_URL, DIST_DIR, install_dashboard
+from bookkeeper_jobs.ledger.accounts import DEFAULT_CHART
 from tests.api.harness import api_settings
+from tests.web.node import ROOT
 
 
 def dashboard_app(tmp_path: Path, dist_dir: Path | None = None) -> FastAPI:
@@ -59,3 +61,10 @@ async def test_an_unbuilt_dashboard_says_what_to_run(tmp_path: Path) -> None:
         response = await client.get(f"{DASHBOARD_URL}/")
         assert response.status_code == 503
         assert "npm run build" in response.json()["detail"]
+
+
+def test_the_dashboards_account_names_are_the_default_chart() -> None:
+    """web/dashboard/accounts.ts offers the default chart's codes in the category inputs."""
+    source = (ROOT / "web" / "dashboard" / "accounts.ts").read_text()
+    offered = re.findall(r'^\s*\["([^"]+)", "((?:[^"\\]|\\.)*)"\],$', source, re.MULTILINE)
+    assert offered == [(a.code, a.name.replace('"', '\\"')) for a in DEFAULT_CHART]

@@ -6,6 +6,11 @@ import { JobPanel } from "./JobPanel.js";
 import { JobsTable } from "./JobsTable.js";
 import { apiBase, loadSession, saveSession, type Session } from "./session.js";
 import { SignIn } from "./SignIn.js";
+import { TransactionsView } from "./Transactions.js";
+
+type View = "jobs" | "transactions";
+/** The view is kept in the URL's fragment (`#transactions`) so a reload stays on it. */
+const viewOfHash = (): View => (window.location.hash === "#transactions" ? "transactions" : "jobs");
 
 export function App() {
   const [session, setSession] = useState<Session | null>(loadSession);
@@ -22,6 +27,11 @@ function Dashboard({ session, onSignOut, onSwitch }: { session: Session; onSignO
   const [selected, setSelected] = useState<string | null>(null);
   const [started, setStarted] = useState(0);
   const [company, setCompany] = useState(session.companyId);
+  const [view, setView] = useState<View>(viewOfHash);
+  const show = (next: View) => {
+    window.history.replaceState(null, "", next === "jobs" ? window.location.pathname : "#transactions");
+    setView(next);
+  };
   const onStarted = (jobId: string) => {
     setSelected(jobId);
     setStarted((n) => n + 1);
@@ -45,12 +55,25 @@ function Dashboard({ session, onSignOut, onSwitch }: { session: Session; onSignO
           <button type="button" className="bkj-button" onClick={onSignOut}>Sign out</button>
         </form>
       </header>
+      <nav className="dash-views" aria-label="Views">
+        {(["jobs", "transactions"] as const).map((name) => (
+          <button key={name} type="button" className="dash-view" aria-current={view === name ? "page" : undefined} onClick={() => show(name)}>
+            {name === "jobs" ? "Jobs" : "Transactions"}
+          </button>
+        ))}
+      </nav>
       <main className="dash-main" key={session.companyId}>
-        <Actions session={session} onStarted={onStarted} />
-        <div className="dash-columns">
-          <JobsTable companyId={session.companyId} selected={selected} onSelect={setSelected} refreshKey={started} />
-          {selected ? <JobPanel jobId={selected} onClose={() => setSelected(null)} /> : null}
-        </div>
+        {view === "jobs" ? (
+          <>
+            <Actions session={session} onStarted={onStarted} />
+            <div className="dash-columns">
+              <JobsTable companyId={session.companyId} selected={selected} onSelect={setSelected} refreshKey={started} />
+              {selected ? <JobPanel jobId={selected} onClose={() => setSelected(null)} /> : null}
+            </div>
+          </>
+        ) : (
+          <TransactionsView companyId={session.companyId} />
+        )}
       </main>
     </JobsProvider>
   );
