@@ -2,8 +2,9 @@
 
 Starts ``bkjobs serve --demo`` on a free port with a fresh data directory and one worker,
 then runs ``web/e2e/dashboard.mjs`` (playwright-core driving the system Chromium): sign in,
-upload the sample statement and watch the progress bar reach 100%, cancel a second job, no
-console errors. The screenshots' folder is printed.
+upload the sample statement and watch the progress bar reach 100%, cancel a second job, then
+in Transactions correct a row (checked in the API and after a reload) and accept the rule three
+corrections of one merchant suggest; no console errors. The screenshots' folder is printed.
 """
 
 from __future__ import annotations
@@ -98,4 +99,7 @@ def test_the_dashboard_in_chromium(tmp_path: Path, request: pytest.FixtureReques
         "02-statement-complete.png",
         "03-second-job-cancelled.png",
         "04-jobs-table.png",
+        "05-transactions.png",
+        "06-corrected-row.png",
+        "07-rule-accepted.png",
     ]

@@ -7,7 +7,9 @@
 //   SCREENSHOT_DIR      where the screenshots go (printed)
 //   CHROMIUM            the browser (default /usr/bin/chromium; never downloaded)
 // Signs in, uploads the sample statement and watches the progress bar reach 100%, cancels a
-// second job, pages the jobs table, and fails on any console error or page error.
+// second job, starts a categorize job, then in Transactions pages the table, corrects a row
+// (checked in the API and after a reload), corrects two more of one merchant and accepts the
+// rule that suggests; fails on any console error or page error.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -134,6 +136,86 @@ try {
     await page.screenshot({ path: join(shots, "04-jobs-table.png"), fullPage: true });
   });
 
+  const api = async (path, init = {}) => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      ...init,
+      headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json", ...init.headers },
+    });
+    if (!response.ok) throw new Error(`${init.method ?? "GET"} ${path}: HTTP ${response.status} ${await response.text()}`);
+    return response.json();
+  };
+  const MERCHANT = "SLACK"; // 9 rows of the sample statement that no demo rule covers
+  const ACCOUNT = "6030"; // Dues & Subscriptions: not what a rule or the model gave them
+  const txTable = page.locator("table.dash-transactions");
+  const txRows = txTable.locator("tbody tr[data-transaction-id]");
+  const filterTo = async (text) => {
+    await page.getByLabel("Description contains").fill(text);
+    await page.getByRole("button", { name: "Filter", exact: true }).click();
+    await page.waitForFunction((wanted) => {
+      const table = document.querySelector("table.dash-transactions");
+      const cells = [...(table?.querySelectorAll("tbody td.dash-description") ?? [])];
+      return table?.getAttribute("aria-busy") === "false" && cells.length > 0 && cells.every((c) => c.textContent.toUpperCase().includes(wanted));
+    }, text.toUpperCase());
+  };
+  let correctedId = "";
+
+  await step("open Transactions: the statement's rows, a page at a time", async () => {
+    await page.getByRole("button", { name: "Transactions", exact: true }).click();
+    await page.getByRole("heading", { name: "Transactions", exact: true }).waitFor();
+    await page.locator('table.dash-transactions[aria-busy="false"]').waitFor();
+    const shown = await txRows.count();
+    if (shown < 1 || shown > 25) throw new Error(`the first page shows ${shown} rows`);
+    await page.getByRole("button", { name: "Older" }).click(); // the cursor, then back
+    await page.getByText(/^Page 2, \d+ rows$/).waitFor();
+    await page.getByRole("button", { name: "Newer" }).click();
+    await page.getByText(/^Page 1, \d+ rows$/).waitFor();
+    await page.screenshot({ path: join(shots, "05-transactions.png"), fullPage: true });
+  });
+
+  await step("correct a transaction's category; the API has it, source user", async () => {
+    await filterTo(MERCHANT);
+    const row = txRows.first();
+    correctedId = await row.getAttribute("data-transaction-id");
+    const input = row.getByRole("combobox", { name: /^Category for / });
+    await input.fill(ACCOUNT);
+    await row.getByRole("button", { name: /^Save the category of / }).click();
+    await page.getByRole("status").filter({ hasText: `is now ${ACCOUNT}` }).waitFor();
+    const fromApi = await api(`/api/transactions/${encodeURIComponent(correctedId)}`);
+    if (fromApi.category !== ACCOUNT || fromApi.source !== "user" || fromApi.changes.length !== 1) {
+      throw new Error(`the API has ${JSON.stringify(fromApi)}`);
+    }
+    // A reload (the view is in the URL's fragment) reads the row from the API again.
+    await page.reload();
+    await page.getByRole("heading", { name: "Transactions", exact: true }).waitFor();
+    await filterTo(MERCHANT);
+    const reloaded = txTable.locator(`tbody tr[data-transaction-id="${correctedId}"]`);
+    await reloaded.waitFor();
+    if ((await reloaded.getAttribute("data-source")) !== "user") throw new Error("the corrected row's source is not user");
+    await reloaded.locator(".dash-category", { hasText: `${ACCOUNT} Dues & Subscriptions` }).waitFor();
+    await reloaded.locator('.bkj-badge[data-source="user"]').waitFor();
+    await reloaded.screenshot({ path: join(shots, "06-corrected-row.png") });
+  });
+
+  await step("two more corrections of the merchant suggest a rule; accept it", async () => {
+    for (let n = 1; n <= 2; n += 1) {
+      const row = txRows.nth(n);
+      await row.getByRole("combobox", { name: /^Category for / }).fill(ACCOUNT);
+      await row.getByRole("button", { name: /^Save the category of / }).click();
+      await page.locator(`table.dash-transactions tbody tr[data-source="user"][data-category="${ACCOUNT}"]`).nth(n).waitFor();
+    }
+    const suggestion = page.getByRole("region", { name: "Suggested rules" }).locator('li[data-pattern="slack"]');
+    await suggestion.waitFor();
+    await suggestion.getByRole("button", { name: /^Accept the rule/ }).click();
+    await page.getByRole("status").filter({ hasText: "Added: descriptions containing" }).waitFor();
+    const ruleItem = page.getByRole("list", { name: "Rules, in the order they are tried" }).locator('li[data-pattern="slack"]');
+    await ruleItem.filter({ hasText: ACCOUNT }).waitFor();
+    await suggestion.waitFor({ state: "detached" }); // a rule covers it now
+    const rules = await api("/api/companies/demo-company/rules");
+    if (!rules.some((r) => r.pattern === "slack" && r.account_code === ACCOUNT)) throw new Error("the rule is not in the API");
+    await ruleItem.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(shots, "07-rule-accepted.png"), fullPage: true });
+  });
+
   await step("sign out forgets the key", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("button", { name: "Sign in" }).waitFor();
@@ -142,7 +224,7 @@ try {
   });
 
   if (problems.length) throw new Error(`the page reported problems:\n${problems.join("\n")}`);
-  console.log("dashboard browser test: 5 passed, 0 failed");
+  console.log("dashboard browser test: 8 passed, 0 failed");
 } finally {
   await browser.close();
   rmSync(profile, { recursive: true, force: true });
