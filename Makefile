@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install run test test-fast lint format bench clean
+.PHONY: help install dashboard run test test-fast lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,7 +19,17 @@ $(STAMP): pyproject.toml
 # The editable install puts src/ on sys.path (a .pth file): new modules need no reinstall.
 install: $(STAMP) ## create .venv and install the project with its dev tools
 
-run: install ## start the API and workers on 127.0.0.1:8000 (data under ./var)
+# The committed build (src/bookkeeper_jobs/api/dashboard_dist/) is served as it is without Node;
+# with npm and web/node_modules (`cd web && npm ci`) it is rebuilt from web/dashboard first.
+dashboard: ## rebuild the dashboard into the Python package (when npm and web/node_modules exist)
+	@if command -v npm >/dev/null 2>&1 && [ -d web/node_modules ]; then \
+		echo "dashboard: building web/dashboard into src/bookkeeper_jobs/api/dashboard_dist/"; \
+		cd web && npm run --silent build:dashboard -- --logLevel warn; \
+	else \
+		echo "dashboard: no npm or web/node_modules: serving the committed build"; \
+	fi
+
+run: install dashboard ## start the API and workers on 127.0.0.1:8000 (data under ./var)
 	$(VENV)/bin/bkjobs serve --host 127.0.0.1 --port 8000 --data-dir var --demo
 
 test: install ## run the whole test suite with coverage
@@ -58,9 +68,13 @@ e2e-kind: install tools ## the end-to-end scenario on a kind cluster (needs Dock
 	scripts/e2e-kind.sh
 
 # tests/cluster/control_plane.py: scripts/build-control-plane.sh (a no-op once built; a cold
-# build takes about 6 minutes and needs Go), then etcd, kube-apiserver and
-# kube-controller-manager on 127.0.0.1 until Ctrl-C.
-.PHONY: cluster-up
+# build takes about 6 minutes and needs Go), then etcd, kube-apiserver,
+# kube-controller-manager and kube-scheduler on 127.0.0.1 until Ctrl-C. test-cluster adds the
+# node agent and a helm release of the chart (tests/cluster/README.md).
+.PHONY: cluster-up test-cluster
+test-cluster: install tools ## only the real-control-plane tests (node agent, helm install/upgrade/uninstall)
+	$(VENV)/bin/pytest -p no:cacheprovider tests/cluster $(PYTEST_ARGS)
+
 cluster-up: install ## a real Kubernetes control plane (RBAC, CEL, Job controller) on 127.0.0.1 until Ctrl-C
 	$(PY) -m tests.cluster.control_plane
 
