@@ -14,7 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bookkeeper_jobs.jobs import CategorizeSpec, UploadAndCategorizeSpec, new_job_id
+from bookkeeper_jobs.jobs import (
+    BulkApproveSpec,
+    CategorizeSpec,
+    UploadAndCategorizeSpec,
+    new_job_id,
+)
 from bookkeeper_jobs.operator.manifests import TASK_LABELS, job_name
 from bookkeeper_jobs.operator.reconcile import JOB_DELETED_MESSAGE, NO_RESULT
 from bookkeeper_jobs.resource import (
@@ -264,3 +269,21 @@ def test_a_job_deleted_while_the_operator_was_down_fails_its_resource(
     status = resource(api, orphan)["status"]
     assert status["error"] == JOB_DELETED_MESSAGE
     assert phase_of(api, kept) == "pending"  # its Job is there: left alone
+
+
+def test_a_ten_thousand_id_bulk_approve_keeps_kopfs_annotation_small(
+    operator: KubernetesEmulator,
+) -> None:
+    """The API server refuses annotations over 256 KiB in all (apimachinery's
+    ValidateAnnotations, TotalAnnotationSizeLimitB); the whole spec would be ~350 KB."""
+    ids = [f"txn_{n:028x}" for n in range(10_000)]
+    name = submit(operator, BulkApproveSpec(company_id="acme", tenant_id="t1", transaction_ids=ids))
+    wait_pending(operator, name)
+    key = f"{GROUP}/last-handled-configuration"
+
+    stored = wait_until(lambda: handled(operator, name, key))
+
+    annotations = stored["metadata"]["annotations"]
+    assert sum(len(k) + len(v) for k, v in annotations.items()) < 4 * 1024
+    assert len(stored["spec"]["parameters"]["transactionIds"]) == 10_000  # the spec is whole
+    assert "sha256" in annotations[key]
