@@ -14,7 +14,7 @@ from bookkeeper_jobs.crd import build_crd, json_schema, render_crd_yaml, structu
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "crds" / "bookkeepingjobs.yaml"
-CHART_CRD_FILE = ROOT / "charts" / "bookkeeper-jobs" / "crds" / "bookkeepingjobs.yaml"
+CHART_CRD_FILE = ROOT / "charts" / "bookkeeper-jobs" / "files" / "bookkeepingjobs.yaml"
 NOT_STRUCTURAL = ("$ref", "$defs", "anyOf", "oneOf", "allOf", "not", "const", "title")
 
 
