@@ -61,20 +61,6 @@ class OperatorCrashed(AssertionError):
     """An operator pod's container exited on its own (the node agent restarted it)."""
 
 
-OPERATOR_BUG = pytest.mark.xfail(
-    raises=OperatorCrashed,
-    strict=True,
-    reason=(
-        "product bug found on the real API server: the operator crash-loops because kopf "
-        "sends watch requests with timeoutSeconds=300.0 (WATCH_SERVER_TIMEOUT is the float "
-        "300.0 in src/bookkeeper_jobs/operator/startup.py) and kube-apiserver answers 400 "
-        "'strconv.ParseInt: parsing \"300.0\": invalid syntax' (the emulator parses a float). "
-        "With WATCH_SERVER_TIMEOUT = 300 both tests pass (checked); then remove this mark."
-    ),
-)
-"""Strict: once the operator stops crashing these tests must pass, and XPASS fails the run."""
-
-
 @dataclass
 class Release:
     plane: ControlPlane
@@ -281,8 +267,7 @@ def test_install_migrated_the_ledger_and_runs_each_pod_under_its_account(release
             f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{FULLNAME}-{component}"
         )
         assert deployment is not None
-        if component == "api":  # (the operator's availability is the xfail tests' business)
-            assert deployment["status"].get("availableReplicas") == replicas, deployment["status"]
+        assert deployment["status"].get("availableReplicas") == replicas, deployment["status"]
         pods = release.pods(component)
         assert len(pods) == replicas
         for pod in pods:
@@ -302,7 +287,6 @@ def test_install_migrated_the_ledger_and_runs_each_pod_under_its_account(release
         assert ready.status_code == 200
 
 
-@OPERATOR_BUG
 def test_the_end_to_end_scenario_over_http(
     release: Release, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -321,7 +305,6 @@ def test_the_end_to_end_scenario_over_http(
         raise AssertionError(f"{error}\n{release.agent.dump_logs(NAMESPACE)[-8000:]}") from error
 
 
-@OPERATOR_BUG
 def test_an_operator_killed_with_sigkill_is_replaced_by_its_peer(release: Release) -> None:
     """Two operator replicas peer through kopf (the chart's KopfPeering; each replica's id is
     its pod name): the one acting, the highest priority in the peering object, is killed

@@ -20,7 +20,7 @@ from bookkeeper_jobs.settings import Settings
 
 FINALIZER = f"{GROUP}/operator"
 DIFFBASE_KEY = "last-handled-configuration"
-WATCH_SERVER_TIMEOUT = 300.0
+WATCH_SERVER_TIMEOUT = 300  # an integer: kube-apiserver refuses timeoutSeconds=300.0 (ParseInt)
 """Seconds the API server keeps one watch open: below load balancers' idle cut-offs
 (about 350 s on AWS), so a silently dropped stream is replaced in time (pitfall 4)."""
 WATCH_CLIENT_TIMEOUT = 330.0

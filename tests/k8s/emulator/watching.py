@@ -84,7 +84,8 @@ class WatchStream:
     async def run(self, state: State) -> web.StreamResponse:
         query = self.request.query
         try:
-            timeout = float(query["timeoutSeconds"]) if "timeoutSeconds" in query else None
+            # An integer, as kube-apiserver parses it (strconv.ParseInt: "300.0" is a 400).
+            timeout = int(query["timeoutSeconds"]) if "timeoutSeconds" in query else None
         except ValueError:
             raise bad_request("invalid timeoutSeconds") from None
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
