@@ -17,8 +17,8 @@ from bookkeeper_jobs.api.cluster import cluster_services
 from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
 from bookkeeper_jobs.api.store.watch_cache import WatchCache
 from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
-from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase
-from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, resource_status
+from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase, new_job_id
+from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, resource_status, spec_to_resource
 from bookkeeper_jobs.settings import Settings
 from tests.k8s.emulator import KubernetesEmulator
 from tests.support.polling import wait_until
@@ -286,5 +286,29 @@ def test_readiness_fails_once_the_watch_has_been_failing_for_a_while(
         )
         reason = store.unready_reason()
         assert reason is not None and reason.startswith("the watch of bookkeepingjobs has failed")
+    finally:
+        cache.stop()
+
+
+def test_the_first_list_is_read_in_pages(
+    cluster: KubernetesEmulator, k8s_client: client.ApiClient
+) -> None:
+
+    for _ in range(1_100):
+        body = spec_to_resource(spec(), job_id=new_job_id(), namespace=NAMESPACE)
+        cluster.create(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, body)
+    cache = WatchCache(client.CustomObjectsApi(k8s_client), NAMESPACE)
+    cache.start()
+    try:
+        assert cache.wait_synced(CACHE_SECONDS)
+        lists = [
+            path
+            for method, path in cluster.requests
+            if method == "GET"
+            and path.startswith(f"/apis/{GROUP}/{VERSION}/namespaces/")
+            and "watch=" not in path
+        ]
+        assert len(cache.all()) == 1_100
+        assert len(lists) == 3 and all("limit=500" in path for path in lists)
     finally:
         cache.stop()

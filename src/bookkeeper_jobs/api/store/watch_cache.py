@@ -23,7 +23,19 @@ from urllib3.exceptions import HTTPError
 
 from bookkeeper_jobs.errors import KubernetesApiError, ResourceExpiredError
 from bookkeeper_jobs.kube import api_error
-from bookkeeper_jobs.resource import ANNOTATION_COMPANY, ANNOTATION_TENANT, GROUP, PLURAL, VERSION
+from bookkeeper_jobs.resource import (
+    ANNOTATION_COMPANY,
+    ANNOTATION_CREATED,
+    ANNOTATION_FINGERPRINT,
+    ANNOTATION_TENANT,
+    GROUP,
+    PLURAL,
+    VERSION,
+)
+
+KEPT_ANNOTATIONS = frozenset(
+    {ANNOTATION_COMPANY, ANNOTATION_TENANT, ANNOTATION_FINGERPRINT, ANNOTATION_CREATED}
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +109,7 @@ class WatchCache:
 
     def upsert(self, obj: Resource) -> None:
         """Store ``obj`` unless the cache already holds a newer version of it."""
+        obj = essentials(obj)
         name = obj["metadata"]["name"]
         with self._lock:
             current = self._by_name.get(name)
@@ -112,6 +125,7 @@ class WatchCache:
             self._by_company[company_of(obj)].discard(name)
 
     def replace_all(self, items: list[Resource], resource_version: str) -> None:
+        items = [essentials(item) for item in items]
         with self._lock:
             self._by_name = {item["metadata"]["name"]: item for item in items}
             self._by_company = defaultdict(set)
@@ -155,10 +169,22 @@ class WatchCache:
             self._failing_since = self._clock()
 
     def _list(self) -> None:
-        listing: Any = self._api.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL
-        )
-        self.replace_all(listing.get("items", []), listing["metadata"]["resourceVersion"])
+        """List in pages of :data:`LIST_PAGE` (one huge answer would be held whole in memory
+        twice, as JSON and as objects); the last page's resourceVersion is the list's."""
+        items: list[Resource] = []
+        token = None
+        while True:
+            options: dict[str, Any] = {"limit": LIST_PAGE}
+            if token:
+                options["_continue"] = token
+            listing: Any = self._api.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, **options
+            )
+            items.extend(essentials(item) for item in listing.get("items", []))
+            token = listing["metadata"].get("continue")
+            if not token:
+                break
+        self.replace_all(items, listing["metadata"]["resourceVersion"])
         self.relists += 1
         self._healthy()
         self._synced.set()
@@ -213,6 +239,23 @@ def _events(response: Any) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
     if buffer.strip():
         yield json.loads(buffer)
+
+
+LIST_PAGE = 500
+KEPT_METADATA = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "labels")
+
+
+def essentials(obj: Resource) -> Resource:
+    """What reads need of a resource: its spec and status, and of its metadata the identity,
+    labels and the annotations the API reads. Not ``managedFields`` (often the largest part)
+    nor kopf's annotations (its progress and diff-base records)."""
+    metadata = obj.get("metadata") or {}
+    kept = {key: metadata[key] for key in KEPT_METADATA if key in metadata}
+    annotations = metadata.get("annotations") or {}
+    ours = {key: value for key, value in annotations.items() if key in KEPT_ANNOTATIONS}
+    if ours:
+        kept["annotations"] = ours
+    return {"metadata": kept, "spec": obj.get("spec") or {}, "status": obj.get("status") or {}}
 
 
 def company_of(obj: Resource) -> str:
