@@ -162,6 +162,18 @@ class Settings(BaseSettings):
     qbo_state_ttl: float = Field(default=600.0, gt=0)
     """Seconds a Connect flow's `state` stays valid (it is also single use)."""
 
+    max_running_jobs: int = Field(default=50, ge=1)
+    """Cluster mode: task Jobs of the namespace running at once; more wait suspended and
+    start as others finish (a burst must not exhaust the database's connections)."""
+
+    max_running_jobs_per_tenant: int = Field(default=20, ge=1)
+    """Cluster mode: task Jobs of one tenant running at once."""
+
+    kueue_queue_name: str = ""
+    """Cluster mode: a Kueue LocalQueue; Jobs are then created suspended with its
+    `kueue.x-k8s.io/queue-name` label and Kueue admits them by quota (the two limits above
+    do not apply). Empty: no Kueue."""
+
     job_type_modules: list[str] = Field(default_factory=list)
     """Modules that register more job types (``["mycompany.jobs.reconcile"]``), imported at
     start-up by the API, the workers, the operator and task containers (and by

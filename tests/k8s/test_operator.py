@@ -287,3 +287,49 @@ def test_a_ten_thousand_id_bulk_approve_keeps_kopfs_annotation_small(
     assert sum(len(k) + len(v) for k, v in annotations.items()) < 4 * 1024
     assert len(stored["spec"]["parameters"]["transactionIds"]) == 10_000  # the spec is whole
     assert "sha256" in annotations[key]
+
+
+def suspended_jobs(api: KubernetesEmulator) -> list[str]:
+    return sorted(j["metadata"]["name"] for j in api.list(JOBS, NS) if j["spec"].get("suspend"))
+
+
+def test_a_burst_runs_at_most_the_limit_and_the_rest_starts_as_jobs_end(
+    api: KubernetesEmulator, settings: Settings
+) -> None:
+    limited = settings.model_copy(update={"max_running_jobs": 2})
+    with running_operator(api, limited):
+        names = [submit(api) for _ in range(5)]
+        wait_until(lambda: len(api.list(JOBS, NS)) == 5, what="five Jobs")
+        waiting = suspended_jobs(api)
+        assert len(waiting) == 3
+        running = [n for n in names if job_name(n) not in waiting]
+
+        set_job_condition(api, running[0], "Complete", "Completed", "done")  # one may start
+
+        wait_until(lambda: len(suspended_jobs(api)) == 2, what="one waiting Job to start")
+
+
+def test_one_tenants_burst_does_not_hold_back_another_tenant(
+    api: KubernetesEmulator, settings: Settings
+) -> None:
+    limited = settings.model_copy(update={"max_running_jobs_per_tenant": 1})
+    with running_operator(api, limited):
+        busy = [submit(api, CategorizeSpec(company_id="acme", tenant_id="t1")) for _ in range(3)]
+        other = submit(api, CategorizeSpec(company_id="globex", tenant_id="t2"))
+        wait_until(lambda: len(api.list(JOBS, NS)) == 4, what="four Jobs")
+
+    waiting = suspended_jobs(api)
+    assert job_name(other) not in waiting
+    assert len([n for n in busy if job_name(n) in waiting]) == 2
+
+
+def test_with_kueue_every_job_waits_for_kueue_with_its_queue_label(
+    api: KubernetesEmulator, settings: Settings
+) -> None:
+    queued = settings.model_copy(update={"kueue_queue_name": "bookkeeping"})
+    with running_operator(api, queued):
+        name = submit(api)
+        job = wait_pending(api, name)
+
+    assert job["spec"]["suspend"] is True
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "bookkeeping"

@@ -344,3 +344,15 @@ def test_the_operator_may_set_block_owner_deletion_on_its_jobs(values_file: str)
         "resources": ["bookkeepingjobs/finalizers"],
         "verbs": ["update"],
     } in role["rules"]
+
+
+def test_the_operator_may_resume_the_jobs_it_suspended() -> None:
+    """A Job created suspended (no room under the running limit) is resumed with a patch."""
+    docs = render("ci/default-values.yaml")
+    role = next(
+        d
+        for d in docs
+        if d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"].endswith("-operator")
+    )
+    [jobs] = [rule for rule in role["rules"] if rule["resources"] == ["jobs"]]
+    assert "patch" in jobs["verbs"]

@@ -18,7 +18,7 @@ from typing import Any, cast
 import kopf
 
 from bookkeeper_jobs.jobs import JobPhase
-from bookkeeper_jobs.operator import reconcile, ttl
+from bookkeeper_jobs.operator import admission, reconcile, ttl
 from bookkeeper_jobs.operator.context import connection_info, context_of
 from bookkeeper_jobs.operator.reconcile import Outcome
 from bookkeeper_jobs.operator.startup import configure
@@ -81,7 +81,11 @@ def report_success(body: kopf.Body, status: kopf.Status, **_: Any) -> None:
 
 def watch_job(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     deleted = event.get("type") == "DELETED"
-    post(reconcile.reflect_job(context_of(memo), body, deleted))
+    context = context_of(memo)
+    post(reconcile.reflect_job(context, body, deleted))
+    if deleted or reconcile.job_ending(body, deleted=False) is not None:
+        # A task Job ended or went: room for one that waits (operator/admission.py).
+        admission.resume_waiting(context, body["metadata"]["namespace"])
 
 
 def post(outcome: Outcome | None) -> None:

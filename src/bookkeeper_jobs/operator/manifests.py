@@ -44,6 +44,7 @@ TASK_LABELS = {
     "app.kubernetes.io/component": "task",
     "app.kubernetes.io/managed-by": "bookkeeper-jobs-operator",
 }
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "100m", "memory": "256Mi"},
     "limits": {"cpu": "1", "memory": "1Gi"},
@@ -106,6 +107,17 @@ class JobTemplateConfig(BaseModel):
     pod_failure_policy: bool = True
     """Fail the Job at once on ``TaskExit.FINAL``; ignore disruptions (see above)."""
 
+    max_running: int = Field(default=50, ge=1)
+    """Task Jobs of the namespace running at once; more wait suspended (``operator/
+    admission.py``), so a burst of submissions cannot exhaust the database's connections."""
+
+    max_running_per_tenant: int = Field(default=20, ge=1)
+    """Task Jobs of one tenant running at once, so one tenant's burst cannot starve others."""
+
+    kueue_queue: str | None = Field(default=None, max_length=63)
+    """A Kueue LocalQueue: Jobs are created suspended with its ``kueue.x-k8s.io/queue-name``
+    label and Kueue admits them by quota (the two limits above then do not apply)."""
+
     @field_validator("env")
     @classmethod
     def _no_literal_secrets_key(cls, env: Mapping[str, str]) -> Mapping[str, str]:
@@ -121,6 +133,9 @@ class JobTemplateConfig(BaseModel):
         """Defaults from the shared settings: the same retries, deadline and TTL as embedded
         mode (the deadline covers every attempt, so it is the timeout times the attempts)."""
         derived: dict[str, Any] = {
+            "max_running": settings.max_running_jobs,
+            "max_running_per_tenant": settings.max_running_jobs_per_tenant,
+            "kueue_queue": settings.kueue_queue_name or None,
             "backoff_limit": settings.job_max_attempts - 1,
             "active_deadline_seconds": math.ceil(settings.job_timeout * settings.job_max_attempts),
             "ttl_seconds_after_finished": math.ceil(settings.job_ttl),
@@ -239,8 +254,11 @@ def _pod_failure_policy() -> dict[str, Any]:
     }
 
 
-def build_job_manifest(resource: Mapping[str, Any], config: JobTemplateConfig) -> dict[str, Any]:
-    """The ``batch/v1`` Job running ``resource`` (a BookkeepingJob body as read from the API).
+def build_job_manifest(
+    resource: Mapping[str, Any], config: JobTemplateConfig, *, suspend: bool = False
+) -> dict[str, Any]:
+    """The ``batch/v1`` Job running ``resource`` (a BookkeepingJob body as read from the API);
+    ``suspend``: created waiting for room (the operator's admission, or Kueue's).
 
     Raises ``pydantic.ValidationError`` for a spec the CRD schema should have refused.
     """
@@ -266,6 +284,11 @@ def build_job_manifest(resource: Mapping[str, Any], config: JobTemplateConfig) -
     }
     if config.pod_failure_policy:
         job_spec["podFailurePolicy"] = _pod_failure_policy()
+    if config.kueue_queue:
+        labels = {**labels, KUEUE_QUEUE_LABEL: config.kueue_queue}
+        suspend = True  # Kueue unsuspends it once admitted
+    if suspend:
+        job_spec["suspend"] = True
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

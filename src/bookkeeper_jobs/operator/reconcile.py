@@ -28,9 +28,16 @@ from bookkeeper_jobs.errors import (
 from bookkeeper_jobs.jobs import Job, JobPhase
 from bookkeeper_jobs.kube import kube_errors
 from bookkeeper_jobs.lifecycle import Cancel, Event, GiveUp, Lost, TimeOut
+from bookkeeper_jobs.operator import admission
 from bookkeeper_jobs.operator.context import OperatorContext
 from bookkeeper_jobs.operator.manifests import build_job_manifest, job_name
-from bookkeeper_jobs.resource import API_VERSION, KIND, BookkeepingJobSpec, job_spec_from_resource
+from bookkeeper_jobs.resource import (
+    API_VERSION,
+    KIND,
+    LABEL_TENANT,
+    BookkeepingJobSpec,
+    job_spec_from_resource,
+)
 from bookkeeper_jobs.status_writes import (
     Resource,
     ResourceRef,
@@ -63,11 +70,19 @@ def start(context: OperatorContext, body: Mapping[str, Any]) -> Outcome | None:
     namespace, name = metadata["namespace"], metadata["name"]
     try:
         job_spec_from_resource(BookkeepingJobSpec.model_validate(body["spec"]))
-        manifest = build_job_manifest(body, context.template)
     except (pydantic.ValidationError, UnknownJobTypeError) as exc:
         raise kopf.PermanentError(f"invalid spec: {exc}") from exc
-    kopf.adopt(manifest, owner=cast(kopf.Body, body))
-    created = create_job(context, namespace, manifest, owner_uid=metadata["uid"])
+    tenant = (metadata.get("labels") or {}).get(LABEL_TENANT, "")
+    with admission.deciding():  # count and create as one step: a burst cannot overshoot
+        try:
+            with kube_errors():
+                wait = admission.must_wait(context, namespace, tenant)
+        except KubernetesApiError as exc:
+            message = f"counting the running Jobs failed: {exc}"
+            raise kopf.TemporaryError(message, RETRY_DELAY) from exc
+        manifest = build_job_manifest(body, context.template, suspend=wait)
+        kopf.adopt(manifest, owner=cast(kopf.Body, body))
+        created = create_job(context, namespace, manifest, owner_uid=metadata["uid"])
     with temporary_on_contention():
         written = writer(context, namespace, name).initialise()
     if not created:

@@ -23,6 +23,7 @@ from kubernetes.client import V1DeleteOptions, V1Preconditions
 from bookkeeper_jobs.errors import KubernetesApiError, ResourceConflictError, ResourceNotFoundError
 from bookkeeper_jobs.jobs import JobPhase, utcnow
 from bookkeeper_jobs.kube import kube_errors
+from bookkeeper_jobs.operator.admission import resume_waiting
 from bookkeeper_jobs.operator.context import OperatorContext
 from bookkeeper_jobs.operator.manifests import job_name
 from bookkeeper_jobs.operator.reconcile import reflect_job
@@ -100,6 +101,9 @@ async def sweep_forever(context: OperatorContext) -> None:
                 if await asyncio.to_thread(acting, context):
                     await asyncio.to_thread(sweep, context)
                     await asyncio.to_thread(fail_orphans, context)
+                    if not context.settings.operator_cluster_wide:
+                        namespace = context.settings.kubernetes_namespace
+                        await asyncio.to_thread(resume_waiting, context, namespace)
         except KubernetesApiError as exc:
             log.warning("TTL sweep failed (%s); trying again later", exc)
         await asyncio.sleep(context.settings.sweep_interval)

@@ -1,0 +1,121 @@
+"""How many task Jobs run at once: at most ``max_running`` in the namespace and
+``max_running_per_tenant`` of one tenant; the others are created suspended (the Job
+controller starts no pod for a suspended Job, and its deadline does not run) and are
+resumed, oldest first, as running ones finish. A burst of 1,000 submissions therefore means
+at most ``max_running`` pods, each with its one database connection.
+
+With Kueue (``kueue_queue`` in the task template) every Job is created suspended with the
+queue's label and Kueue admits it by quota: this module then leaves them alone.
+
+The limits are checked when a Job is created and when one finishes (the operator's Job
+watch), and again by the periodic sweep. kopf runs handlers of different objects at the same
+time: counting and creating (or resuming) happen under one lock (:func:`deciding`), so a
+burst cannot overshoot; only the acting operator of peered replicas creates Jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from bookkeeper_jobs.kube import kube_errors
+from bookkeeper_jobs.operator.context import OperatorContext
+from bookkeeper_jobs.operator.manifests import KUEUE_QUEUE_LABEL, TASK_LABELS
+from bookkeeper_jobs.resource import LABEL_TENANT
+
+log = logging.getLogger(__name__)
+
+_DECIDING = threading.Lock()
+
+
+@contextmanager
+def deciding() -> Iterator[None]:
+    """One admission decision at a time in this operator (count, then create or resume)."""
+    with _DECIDING:
+        yield
+
+
+SELECTOR = ",".join(f"{key}={value}" for key, value in TASK_LABELS.items())
+RESUME = {"spec": {"suspend": False}}
+
+
+@dataclass(frozen=True)
+class TaskJob:
+    name: str
+    tenant: str
+    created: str
+    suspended: bool
+    finished: bool
+    queued_by_kueue: bool
+
+
+def task_jobs(context: OperatorContext, namespace: str) -> list[TaskJob]:
+    listing = context.batch.list_namespaced_job(namespace, label_selector=SELECTOR)
+    return [_task_job(job) for job in listing.items]
+
+
+def must_wait(context: OperatorContext, namespace: str, tenant: str) -> bool:
+    """Whether a new Job of ``tenant`` must be created suspended (no room now)."""
+    if context.template.kueue_queue:
+        return False  # created suspended anyway; Kueue decides
+    running = [job for job in task_jobs(context, namespace) if _running(job)]
+    per_tenant = sum(job.tenant == tenant for job in running)
+    return (
+        len(running) >= context.template.max_running
+        or per_tenant >= context.template.max_running_per_tenant
+    )
+
+
+def resume_waiting(context: OperatorContext, namespace: str) -> int:
+    """Resume suspended Jobs, oldest first, while there is room; how many."""
+    if context.template.kueue_queue:
+        return 0
+    with deciding():
+        return _resume(context, namespace)
+
+
+def _resume(context: OperatorContext, namespace: str) -> int:
+    jobs = task_jobs(context, namespace)
+    running = [job for job in jobs if _running(job)]
+    total, by_tenant = len(running), Counter(job.tenant for job in running)
+    waiting = sorted(
+        (j for j in jobs if j.suspended and not j.finished and not j.queued_by_kueue),
+        key=lambda j: (j.created, j.name),
+    )
+    resumed = 0
+    for job in waiting:
+        if total >= context.template.max_running:
+            break
+        if by_tenant[job.tenant] >= context.template.max_running_per_tenant:
+            continue  # that tenant is at its limit: the next tenant's Job may go
+        with kube_errors():
+            context.batch.patch_namespaced_job(job.name, namespace, RESUME)
+        total, resumed = total + 1, resumed + 1
+        by_tenant[job.tenant] += 1
+    if resumed:
+        log.info("resumed %d waiting task Job(s) in %s", resumed, namespace)
+    return resumed
+
+
+def _running(job: TaskJob) -> bool:
+    return not job.suspended and not job.finished
+
+
+def _task_job(job: Any) -> TaskJob:
+    metadata, spec, status = job.metadata, job.spec, job.status
+    labels = metadata.labels or {}
+    conditions = (status.conditions if status else None) or []
+    finished = any(c.type in ("Complete", "Failed") and c.status == "True" for c in conditions)
+    return TaskJob(
+        name=str(metadata.name),
+        tenant=str(labels.get(LABEL_TENANT, "")),
+        created=str(metadata.creation_timestamp or ""),
+        suspended=bool(spec.suspend) if spec else False,
+        finished=finished,
+        queued_by_kueue=KUEUE_QUEUE_LABEL in labels,
+    )
