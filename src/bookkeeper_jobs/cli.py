@@ -557,10 +557,10 @@ def next_page_command(
 def cleanup_command(args: argparse.Namespace) -> int:
     from bookkeeper_jobs.api.store.local import LocalJobStore
     from bookkeeper_jobs.api.sweep import sweep_finished
-    from bookkeeper_jobs.artifacts import ArtifactStore
+    from bookkeeper_jobs.artifacts import artifact_store
 
     settings = server_settings(args)
-    artifacts = ArtifactStore(settings.artifacts_dir)
+    artifacts = artifact_store(settings)
     store = LocalJobStore(settings.jobs_db, delete_artifact=artifacts.delete)
     swept = sweep_finished(store, artifacts, settings.job_ttl)
     console.print(

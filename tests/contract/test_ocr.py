@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.artifacts import DirectoryArtifactStore as ArtifactStore
 from bookkeeper_jobs.jobs import Job, JobPhase, OcrSpec
 from bookkeeper_jobs.ledger import Ledger, NewTransaction
 from bookkeeper_jobs.ledger.receipts import NewReceipt, StoredReceipt

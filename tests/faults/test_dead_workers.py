@@ -18,7 +18,7 @@ from bookkeeper_jobs.api.deps import Services
 from bookkeeper_jobs.api.routes.health import unready_reasons
 from bookkeeper_jobs.api.store.local import LocalJobStore
 from bookkeeper_jobs.api.worker_pool import WorkerPool
-from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.artifacts import DirectoryArtifactStore as ArtifactStore
 from bookkeeper_jobs.jobs import CategorizeSpec, Job, JobPhase
 from bookkeeper_jobs.settings import Settings
 from tests.contract.scripted import SCRIPTED_TASKS

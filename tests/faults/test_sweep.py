@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bookkeeper_jobs.api.store.local import LocalJobStore
 from bookkeeper_jobs.api.sweep import ORPHAN_GRACE_SECONDS, sweep_finished
-from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.artifacts import DirectoryArtifactStore as ArtifactStore
 from bookkeeper_jobs.jobs import UploadAndCategorizeSpec
 
 JOBS = 300
@@ -30,7 +30,7 @@ SWEEP_AND_DIE = textwrap.dedent(
     from pathlib import Path
     from bookkeeper_jobs.api.store.local import LocalJobStore
     from bookkeeper_jobs.api.sweep import sweep_finished
-    from bookkeeper_jobs.artifacts import ArtifactStore
+    from bookkeeper_jobs.artifacts import DirectoryArtifactStore as ArtifactStore
 
     artifacts = ArtifactStore(Path(sys.argv[2]))
     deleted = 0

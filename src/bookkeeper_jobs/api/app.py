@@ -33,7 +33,7 @@ from bookkeeper_jobs.api.routes import (
 from bookkeeper_jobs.api.store.local import LocalJobStore
 from bookkeeper_jobs.api.sweep import sweep_finished
 from bookkeeper_jobs.api.worker_pool import WorkerPool
-from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.artifacts import ArtifactStore, artifact_store
 from bookkeeper_jobs.errors import StorageError
 from bookkeeper_jobs.jobs import load_job_type_modules
 from bookkeeper_jobs.settings import Settings
@@ -131,7 +131,7 @@ def create_app(
 
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    artifacts = ArtifactStore(settings.artifacts_dir)
+    artifacts = artifact_store(settings)
     ledger = LedgerGate(settings)
     if settings.migrate_on_start:
         ledger.try_migrate()  # a database that is down is tried again in the background

@@ -11,7 +11,7 @@ from bookkeeper_jobs.api.deps import Services
 from bookkeeper_jobs.api.ledger_gate import LedgerGate
 from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
 from bookkeeper_jobs.api.store.watch_cache import WatchCache
-from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.artifacts import artifact_store
 from bookkeeper_jobs.kube import load_kube_configuration
 from bookkeeper_jobs.settings import Settings
 
@@ -27,7 +27,7 @@ def cluster_services(
     services = Services(
         settings=settings,
         store=KubernetesJobStore(api, cache),
-        artifacts=ArtifactStore(settings.artifacts_dir),
+        artifacts=artifact_store(settings),
         ledger=ledger,
     )
 

@@ -13,7 +13,7 @@ from typing import cast
 import kopf
 from kubernetes import client
 
-from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.artifacts import ArtifactStore, artifact_store
 from bookkeeper_jobs.operator.manifests import JobTemplateConfig
 from bookkeeper_jobs.settings import Settings
 
@@ -51,7 +51,7 @@ def build_context(
         configuration=configuration,
         batch=client.BatchV1Api(api_client),
         custom=client.CustomObjectsApi(api_client),
-        artifacts=ArtifactStore(settings.artifacts_dir),
+        artifacts=artifact_store(settings),
         priority=priority,
     )
 

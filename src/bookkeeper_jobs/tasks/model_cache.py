@@ -10,12 +10,10 @@ training, as is one of another format.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import struct
 from dataclasses import dataclass
@@ -26,7 +24,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
 
-from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.artifacts import MODELS_FOLDER, ArtifactStore, DirectoryArtifactStore
+from bookkeeper_jobs.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +54,22 @@ class CachedModel:
 
 
 class ModelCache:
-    def __init__(self, folder: Path, key: bytes) -> None:
-        self._folder = folder
+    def __init__(self, folder: ArtifactStore | Path, key: bytes) -> None:
+        self._folder = DirectoryArtifactStore(folder) if isinstance(folder, Path) else folder
         self._key = key
 
     @classmethod
     def in_store(cls, artifacts: ArtifactStore, secrets_key: SecretStr | None) -> ModelCache:
-        folder = artifacts.root / "models"
+        folder = artifacts.folder(MODELS_FOLDER)
         return cls(folder, _signing_key(folder, secrets_key))
 
     def load(self, company_id: str) -> CachedModel | None:
         """The company's model, if one is stored and its signature verifies."""
         try:
-            blob = self._path(company_id).read_bytes()
-        except OSError:
+            blob = self._folder.read_blob(self._name(company_id))
+        except StorageError:
+            blob = None
+        if blob is None:
             return None
         if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + _HEADER.size:
             return None
@@ -85,49 +86,40 @@ class ModelCache:
         return CachedModel(version, body[header_size:])
 
     def store(self, company_id: str, version: TrainingVersion, data: bytes) -> None:
-        """Keep the model (written whole, then renamed: a reader never sees half a file);
-        a disk that refuses is logged, not fatal: the job has its model either way."""
+        """Keep the model (written whole: a reader never sees half of one); a store that
+        refuses is logged, not fatal: the job has its model either way."""
         header = json.dumps({"examples": version.examples, "corrections": version.corrections})
         body = header.encode() + data
         blob = MAGIC + _HEADER.pack(self._sign(body), len(header.encode())) + body
-        path = self._path(company_id)
-        partial = path.with_suffix(f".{secrets.token_hex(4)}.part")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_bytes(blob)
-            os.replace(partial, path)
-        except OSError as exc:
+            self._folder.write_blob(self._name(company_id), blob)
+        except StorageError as exc:
             log.warning("the categorizer could not be cached (%s); it is retrained next time", exc)
-        finally:
-            with contextlib.suppress(OSError):
-                partial.unlink(missing_ok=True)
 
-    def _path(self, company_id: str) -> Path:
+    @staticmethod
+    def _name(company_id: str) -> str:
         # The company id is the caller's data: only its hash names a file.
-        return self._folder / f"{hashlib.sha256(company_id.encode()).hexdigest()}.model"
+        return f"{hashlib.sha256(company_id.encode()).hexdigest()}.model"
 
     def _sign(self, body: bytes) -> bytes:
         return hmac.new(self._key, body, hashlib.sha256).digest()
 
 
-def _signing_key(folder: Path, secrets_key: SecretStr | None) -> bytes:
+def _signing_key(folder: ArtifactStore, secrets_key: SecretStr | None) -> bytes:
     if secrets_key is not None:
         return HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"bookkeeper-jobs model cache"
         ).derive(secrets_key.get_secret_value().encode())
-    path = folder / KEY_FILE
-    with contextlib.suppress(OSError):
-        key = path.read_bytes()
-        if len(key) == 32:
-            return key
-    key = secrets.token_bytes(32)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(key)
-    except FileExistsError:  # another process made it first: use theirs
-        return path.read_bytes()
-    except OSError:
+        key = folder.read_blob(KEY_FILE)
+        if key is not None and len(key) == 32:
+            return key
+        # The first process to store a key wins; in an object store without conditional
+        # writes two first processes may both write one: the models signed with the loser's
+        # key then fail to verify once and are retrained, nothing worse.
+        stored = folder.keep_first(KEY_FILE, secrets.token_bytes(32))
+        if len(stored) == 32:
+            return stored
+    except StorageError:
         pass  # an unwritable store: this process signs with a key of its own
-    return key
+    return secrets.token_bytes(32)

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.artifacts import artifact_store
 from bookkeeper_jobs.errors import (
     FatalTaskError,
     RetryableTaskError,
@@ -105,7 +105,7 @@ def run_attempt(
         started_at=job.status.started_at or utcnow(),
         spec=job.spec,
         ledger=ledger,
-        artifacts=ArtifactStore(settings.artifacts_dir),
+        artifacts=artifact_store(settings),
         reporter=reporter,
         settings=settings,
     )

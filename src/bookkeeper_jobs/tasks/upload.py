@@ -173,7 +173,7 @@ def _result(
 def import_statement(context: TaskContext[UploadAndCategorizeSpec]) -> ImportTally:
     """Stream the stored upload into the ledger in batches, tagging rows with the job id."""
     spec, ledger, reporter = context.spec, context.ledger, context.reporter
-    report = ErrorReport(context.artifacts.report_path(spec.artifact_id))
+    report = ErrorReport(context.artifacts, spec.artifact_id)
     tally = ImportTally(report=report)
     occurrences = Occurrences()
     with _open_artifact(context.artifacts, spec) as stream, report:

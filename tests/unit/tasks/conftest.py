@@ -15,7 +15,7 @@ from typing import TypeVar
 import pytest
 from pydantic import BaseModel
 
-from bookkeeper_jobs.artifacts import ArtifactStore
+from bookkeeper_jobs.artifacts import DirectoryArtifactStore as ArtifactStore
 from bookkeeper_jobs.jobs import utcnow
 from bookkeeper_jobs.ledger import Ledger
 from bookkeeper_jobs.settings import Settings

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import FileResponse, StreamingResponse
 
 from bookkeeper_jobs.api.deps import CurrentPrincipal, ServicesDep, VisibleJob, require_company
+from bookkeeper_jobs.api.downloads import artifact_response
 from bookkeeper_jobs.api.problems import problem
 from bookkeeper_jobs.api.schemas import CompanyJobs, JobView
 from bookkeeper_jobs.api.store.protocol import JobStore
@@ -146,17 +147,20 @@ def follow_job(job: VisibleJob, services: ServicesDep) -> StreamingResponse:
         404: problem("No such job (or not yours), or its upload had no bad rows."),
     },
 )
-def download_error_report(job: VisibleJob, services: ServicesDep) -> FileResponse:
+def download_error_report(job: VisibleJob, services: ServicesDep) -> Response:
     """The full list of an upload's bad rows (the job's result lists the first few)."""
     artifact_id = getattr(job.spec, "artifact_id", None)
-    report = services.artifacts.report_path(artifact_id) if artifact_id else None
-    if report is None or not report.is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="this job has no error report")
-    return FileResponse(
-        report,
+    missing = HTTPException(status.HTTP_404_NOT_FOUND, detail="this job has no error report")
+    if not artifact_id:
+        raise missing
+    return artifact_response(
+        services.artifacts,
+        artifact_id,
+        report=True,
         media_type="text/csv; charset=utf-8",
         filename=f"{job.id}-errors.csv",
         headers={"X-Content-Type-Options": "nosniff"},
+        missing=missing,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import requests
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi import status as http
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +33,7 @@ from bookkeeper_jobs.api.deps import (
     ServicesDep,
     require_company,
 )
+from bookkeeper_jobs.api.downloads import artifact_response
 from bookkeeper_jobs.api.problems import problem, quoted
 from bookkeeper_jobs.errors import SecretsKeyError, ServiceUnavailableError
 from bookkeeper_jobs.ledger.quickbooks import Environment, StoredConnection
@@ -362,19 +363,18 @@ def _intuit_errors() -> Iterator[None]:
 )
 def download_export_file(
     file_id: str, principal: CurrentPrincipal, services: ServicesDep, ledger: Ledger
-) -> FileResponse:
+) -> Response:
     """A file an `export-qbo` job wrote (its result's `file`): authorised like jobs."""
     with ledger.use() as book:
         found = book.quickbooks.file(file_id)
     missing = HTTPException(http.HTTP_404_NOT_FOUND, detail=f"file {quoted(file_id)} not found")
     if found is None or not principal.may_access(found.tenant_id, found.company_id):
         raise missing
-    path = services.artifacts.exports.path(found.artifact_id)
-    if not path.is_file():
-        raise missing
-    return FileResponse(
-        path,
+    return artifact_response(
+        services.artifacts.exports,
+        found.artifact_id,
         media_type=found.content_type,
         filename=found.filename,
         headers={"X-Content-Type-Options": "nosniff"},
+        missing=missing,
     )

@@ -18,6 +18,7 @@ from fastapi import status as http
 from fastapi.responses import FileResponse
 
 from bookkeeper_jobs.api.deps import CurrentPrincipal, Ledger, ServicesDep, require_company
+from bookkeeper_jobs.api.downloads import artifact_response
 from bookkeeper_jobs.api.problems import problem, quoted
 from bookkeeper_jobs.api.schemas import (
     CompanyReceipts,
@@ -150,18 +151,17 @@ def get_receipt(receipt: VisibleReceipt) -> ReceiptView:
         },
     },
 )
-def download_receipt(receipt: VisibleReceipt, services: ServicesDep) -> FileResponse:
+def download_receipt(receipt: VisibleReceipt, services: ServicesDep) -> Response:
     """The original file, as uploaded."""
-    path = services.artifacts.receipts.path(receipt.artifact_id)
-    if not path.is_file():
-        raise HTTPException(
-            http.HTTP_404_NOT_FOUND, detail=f"receipt {receipt.id}: the file is no longer stored"
-        )
-    return FileResponse(
-        path,
+    return artifact_response(
+        services.artifacts.receipts,
+        receipt.artifact_id,
         media_type=receipt.content_type,
-        filename=receipt.filename,  # Starlette percent-encodes anything unusual
+        filename=receipt.filename,  # percent-encoded when anything is unusual
         headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
+        missing=HTTPException(
+            http.HTTP_404_NOT_FOUND, detail=f"receipt {receipt.id}: the file is no longer stored"
+        ),
     )
 
 
