@@ -93,6 +93,38 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     """Largest accepted upload (20 MiB by default, about 300,000 statement rows)."""
 
+    artifacts_backend: Literal["directory", "s3"] = "directory"
+    """Where uploads, receipt files, export files, error reports and cached models are kept:
+    ``directory`` (``<data_dir>/artifacts``; a ReadWriteMany volume in a cluster) or ``s3``
+    (an S3-compatible bucket: no shared volume needed)."""
+
+    s3_bucket: str = ""
+    """The artifact bucket (``s3`` backend; required there). Credentials come from boto3's
+    default chain: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, IRSA or EKS Pod
+    Identity, an instance profile."""
+
+    s3_prefix: str = ""
+    """Key prefix of every artifact in the bucket (e.g. ``prod/``), so environments can
+    share one bucket."""
+
+    s3_endpoint_url: str = ""
+    """The S3 API endpoint for S3-compatible stores (MinIO, Ceph, R2, ...). Empty: AWS S3."""
+
+    s3_region: str = ""
+    """The bucket's region. Empty: boto3's default (``AWS_REGION``, the profile)."""
+
+    s3_sse: Literal["none", "AES256", "aws:kms"] = "none"
+    """Server-side encryption requested for every object written (the bucket's default
+    encryption applies either way)."""
+
+    s3_sse_kms_key_id: str = ""
+    """The KMS key of ``aws:kms`` encryption. Empty: the account's ``aws/s3`` key."""
+
+    s3_presign_seconds: int = Field(default=0, ge=0, le=3600)
+    """0: the API streams downloads (receipt files, export files, error reports) from the
+    bucket. More: it authorises the request, then redirects (307) to a presigned URL valid
+    that many seconds; only when clients can reach the bucket's endpoint."""
+
     api_keys: dict[str, Grant] = Field(default_factory=dict)
     """Static API keys: ``{"<key>": {"tenant_id": "t1", "company_ids": ["c1"]}}``."""
 
@@ -195,6 +227,14 @@ class Settings(BaseSettings):
             )
         if _weak(self.secrets_key):
             raise ValueError("BKJOBS_SECRETS_KEY is a placeholder or shorter than 32 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.artifacts_backend == "s3" and not self.s3_bucket:
+            raise ValueError("BKJOBS_ARTIFACTS_BACKEND=s3 needs BKJOBS_S3_BUCKET")
+        if self.s3_sse_kms_key_id and self.s3_sse != "aws:kms":
+            raise ValueError("BKJOBS_S3_SSE_KMS_KEY_ID is set but BKJOBS_S3_SSE is not aws:kms")
         return self
 
     @property

@@ -27,7 +27,7 @@ def test_the_readme_holds_exactly_the_generated_table() -> None:
 
 def test_the_table_has_one_row_per_setting_with_its_docstring() -> None:
     table = settings_table()
-    variables = re.findall(r"^\| `(BKJOBS_[A-Z_]+)` \|", table, flags=re.MULTILINE)
+    variables = re.findall(r"^\| `(BKJOBS_[A-Z0-9_]+)` \|", table, flags=re.MULTILINE)
 
     assert variables == [f"BKJOBS_{name.upper()}" for name in Settings.model_fields]
     assert field_docstrings(Settings).keys() == Settings.model_fields.keys(), "one docstring each"

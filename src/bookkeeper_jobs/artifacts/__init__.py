@@ -6,7 +6,8 @@ refer to it by that id only. Two implementations of one :class:`ArtifactStore` p
 
 * :class:`DirectoryArtifactStore`: a directory (``<data_dir>/artifacts``), the embedded
   mode's default and the cluster's ReadWriteMany volume when that is what the cluster has;
-* an object store (next).
+* :class:`S3ArtifactStore` (``BKJOBS_ARTIFACTS_BACKEND=s3``): an S3-compatible bucket, so
+  no pod needs a shared volume.
 
 Both keep the same layout: ``<id[:2]>/<id>`` for uploads (with ``<id>.errors.csv``, the
 upload's error report, beside it; swept with finished jobs), ``receipts/`` and ``exports/``
@@ -145,5 +146,9 @@ def attachment(filename: str) -> str:
 
 
 def artifact_store(settings: Settings) -> ArtifactStore:
-    """The store ``settings`` configure."""
+    """The store ``settings`` configure (``BKJOBS_ARTIFACTS_BACKEND``)."""
+    if settings.artifacts_backend == "s3":
+        from bookkeeper_jobs.artifacts.s3 import S3ArtifactStore
+
+        return S3ArtifactStore.from_settings(settings)
     return DirectoryArtifactStore(settings.artifacts_dir)
