@@ -356,3 +356,82 @@ def test_the_operator_may_resume_the_jobs_it_suspended() -> None:
     )
     [jobs] = [rule for rule in role["rules"] if rule["resources"] == ["jobs"]]
     assert "patch" in jobs["verbs"]
+
+
+def task_job_pod(docs: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """The pod spec of the task Job the operator builds from the chart's template."""
+    config = JobTemplateConfig.model_validate_json(operator_env(docs)["BKJOBS_TASK_TEMPLATE"])
+    body = spec_to_resource(
+        CategorizeSpec(company_id="acme", tenant_id="t1"), job_id="job-1", namespace="books"
+    )
+    pod: dict[str, Any] = build_job_manifest(body, config)["spec"]["template"]["spec"]
+    return pod
+
+
+def claims_of(pod: dict[str, Any]) -> list[str]:
+    return [
+        volume["persistentVolumeClaim"]["claimName"]
+        for volume in pod.get("volumes") or []
+        if "persistentVolumeClaim" in volume
+    ]
+
+
+def pod_env(container: dict[str, Any]) -> dict[str, Any]:
+    return {env["name"]: env.get("value", env.get("valueFrom")) for env in container["env"]}
+
+
+def test_the_directory_backend_shares_one_claim_by_default() -> None:
+    docs = render("ci/default-values.yaml")
+    [claim] = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    name = claim["metadata"]["name"]
+    for suffix in ("-api", "-operator"):
+        pod = find(docs, "Deployment", suffix)["spec"]["template"]["spec"]
+        assert claims_of(pod) == [name]
+        assert pod_env(pod["containers"][0])["BKJOBS_ARTIFACTS_BACKEND"] == "directory"
+    assert claims_of(task_job_pod(docs)) == [name]
+
+
+def test_the_s3_backend_needs_no_claim_and_mounts_none() -> None:
+    docs = render("ci/s3-values.yaml")
+    assert [d for d in docs if d["kind"] == "PersistentVolumeClaim"] == []
+    workloads = [find(docs, "Deployment", "-api"), find(docs, "Deployment", "-operator")]
+    pods = [w["spec"]["template"]["spec"] for w in workloads] + [task_job_pod(docs)]
+    for pod in pods:
+        assert claims_of(pod) == []
+        [container] = pod["containers"]
+        env = pod_env(container)
+        assert env["BKJOBS_ARTIFACTS_BACKEND"] == "s3"
+        assert env["BKJOBS_S3_BUCKET"] == "acme-bookkeeping-artifacts"
+        assert (env["BKJOBS_S3_PREFIX"], env["BKJOBS_S3_REGION"]) == ("prod/", "eu-west-1")
+        assert env["BKJOBS_S3_SSE"] == "aws:kms"
+        assert env["BKJOBS_S3_SSE_KMS_KEY_ID"] == "alias/bookkeeping"
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # by reference only
+            assert env[key] == {"secretKeyRef": {"name": "bookkeeper-jobs-s3", "key": key}}
+        mounted = {mount["mountPath"] for mount in container["volumeMounts"]}
+        data_dir = env["BKJOBS_DATA_DIR"]
+        assert any(data_dir.startswith(path) for path in mounted), "a writable data dir"
+
+
+def test_the_s3_backend_with_the_pods_identity_passes_no_keys() -> None:
+    docs = render(
+        "ci/s3-values.yaml",
+        "--set",
+        "artifacts.s3.credentialsSecret=",
+        "--set",
+        "serviceAccounts.task.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/r",
+    )
+    assert find_env_entries(list(docs), "AWS_ACCESS_KEY_ID") == []
+    assert find_env_entries(list(docs), "BKJOBS_S3_BUCKET") != []
+    assert find_env_entries(task_job_pod(docs), "AWS_SECRET_ACCESS_KEY") == []
+    task_account = find(docs, "ServiceAccount", "-task")
+    assert task_account["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r"
+    }
+
+
+def test_the_schema_refuses_s3_without_a_bucket_and_unknown_encryption() -> None:
+    no_bucket = helm_template("ci/default-values.yaml", "--set", "artifacts.backend=s3")
+    assert no_bucket.returncode != 0 and "bucket" in no_bucket.stderr
+    bad_sse = helm_template("ci/s3-values.yaml", "--set", "artifacts.s3.sse=aes")
+    assert bad_sse.returncode != 0 and "sse" in bad_sse.stderr

@@ -105,6 +105,45 @@ anything: an existing Secret is named, or the generated one is already in the cl
 {{- end }}
 {{- end }}
 
+{{/*
+"true" when artifacts live on the shared claim (backend directory), empty with s3.
+*/}}
+{{- define "bookkeeper-jobs.artifactsOnVolume" -}}
+{{- if ne .Values.artifacts.backend "s3" }}true{{ end }}
+{{- end }}
+
+{{/*
+The BKJOBS_* settings of the artifact store (plain values), shared by every pod.
+*/}}
+{{- define "bookkeeper-jobs.artifactsSettings" -}}
+{{- $a := .Values.artifacts }}
+{{- $settings := dict "BKJOBS_ARTIFACTS_BACKEND" (ternary "directory" "s3" (ne $a.backend "s3")) }}
+{{- if eq $a.backend "s3" }}
+{{- $_ := set $settings "BKJOBS_S3_BUCKET" $a.s3.bucket }}
+{{- $_ := set $settings "BKJOBS_S3_PREFIX" $a.s3.prefix }}
+{{- $_ := set $settings "BKJOBS_S3_ENDPOINT_URL" $a.s3.endpointUrl }}
+{{- $_ := set $settings "BKJOBS_S3_REGION" $a.s3.region }}
+{{- $_ := set $settings "BKJOBS_S3_SSE" $a.s3.sse }}
+{{- $_ := set $settings "BKJOBS_S3_SSE_KMS_KEY_ID" $a.s3.sseKmsKeyId }}
+{{- $_ := set $settings "BKJOBS_S3_PRESIGN_SECONDS" (toString $a.s3.presignSeconds) }}
+{{- end }}
+{{- toJson $settings }}
+{{- end }}
+
+{{/*
+The data volume of the API and operator pods: the shared claim, or scratch space with s3.
+*/}}
+{{- define "bookkeeper-jobs.dataVolume" -}}
+- name: data
+{{- if include "bookkeeper-jobs.artifactsOnVolume" . }}
+  persistentVolumeClaim:
+    claimName: {{ include "bookkeeper-jobs.artifactsClaim" . }}
+{{- else }}
+  emptyDir:
+    sizeLimit: 1Gi
+{{- end }}
+{{- end }}
+
 {{- define "bookkeeper-jobs.artifactsClaim" -}}
 {{- default (printf "%s-artifacts" (include "bookkeeper-jobs.fullname" .)) .Values.artifacts.existingClaim }}
 {{- end }}
@@ -133,6 +172,24 @@ Environment shared by the API, the operator and the migrations. Call with
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
+{{- range $name, $value := include "bookkeeper-jobs.artifactsSettings" .context | fromJson }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- with $values.artifacts.s3.credentialsSecret }}
+{{- if eq $values.artifacts.backend "s3" }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: AWS_ACCESS_KEY_ID
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: AWS_SECRET_ACCESS_KEY
+{{- end }}
+{{- end }}
 {{- range $name, $value := $values.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | quote }}
@@ -190,6 +247,9 @@ bookkeeper_jobs.operator.manifests.JobTemplateConfig as JSON.
 */}}
 {{- define "bookkeeper-jobs.taskTemplate" -}}
 {{- $env := dict "BKJOBS_ENVIRONMENT" .Values.environment }}
+{{- range $name, $value := include "bookkeeper-jobs.artifactsSettings" . | fromJson }}
+{{- $_ := set $env $name $value }}
+{{- end }}
 {{- range $name, $value := .Values.extraEnv }}
 {{- $_ := set $env $name $value }}
 {{- end }}
@@ -202,8 +262,9 @@ bookkeeper_jobs.operator.manifests.JobTemplateConfig as JSON.
   "active_deadline_seconds" .Values.task.activeDeadlineSeconds
   "ttl_seconds_after_finished" .Values.task.ttlSecondsAfterFinished
   "resources" .Values.task.resources
-  "artifacts_claim" (include "bookkeeper-jobs.artifactsClaim" .)
-  "data_dir" .Values.artifacts.mountPath
+  "artifacts_claim" (ternary (include "bookkeeper-jobs.artifactsClaim" .) nil (eq (include "bookkeeper-jobs.artifactsOnVolume" .) "true"))
+  "data_dir" (ternary .Values.artifacts.mountPath "/tmp/data" (eq (include "bookkeeper-jobs.artifactsOnVolume" .) "true"))
+  "s3_credentials_secret" (ternary .Values.artifacts.s3.credentialsSecret nil (and (eq .Values.artifacts.backend "s3") (ne .Values.artifacts.s3.credentialsSecret "")))
   "database_secret" (include "bookkeeper-jobs.databaseSecret" .)
   "database_secret_key" .Values.database.secretKey
   "secrets_key_secret" (include "bookkeeper-jobs.secretsKeySecret" .)

@@ -80,10 +80,15 @@ class JobTemplateConfig(BaseModel):
     """The task container's ``requests`` and ``limits``."""
 
     artifacts_claim: str | None = "bookkeeper-jobs-artifacts"
-    """The PersistentVolumeClaim (ReadWriteMany) shared with the API for uploaded files."""
+    """The PersistentVolumeClaim (ReadWriteMany) shared with the API for uploaded files;
+    ``None`` mounts none (the S3 artifact store: ``BKJOBS_ARTIFACTS_BACKEND=s3`` in env)."""
 
     data_dir: str = "/data"
     """Where the claim is mounted; the task's ``BKJOBS_DATA_DIR`` (artifacts below it)."""
+
+    s3_credentials_secret: str | None = None
+    """A Secret with ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` for the S3 artifact
+    store; ``None`` leaves boto3 to the pod's identity (IRSA, EKS Pod Identity)."""
 
     database_secret: str | None = "bookkeeper-jobs-database"
     """The Secret holding the ledger's URL; ``None`` leaves the ledger at its SQLite default."""
@@ -173,6 +178,10 @@ def _env(config: JobTemplateConfig, backoff_limit: int) -> list[dict[str, Any]]:
     if config.secrets_key_secret is not None:
         key_ref = {"name": config.secrets_key_secret, "key": config.secrets_key_secret_key}
         env.append({"name": "BKJOBS_SECRETS_KEY", "valueFrom": {"secretKeyRef": key_ref}})
+    if config.s3_credentials_secret is not None:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            ref = {"name": config.s3_credentials_secret, "key": name}
+            env.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
     reserved = {item["name"] for item in env}
     env += [
         {"name": name, "value": value}
