@@ -103,8 +103,12 @@ class LiveServer:
             ledger.dispose()
 
     def artifact_files(self) -> list[Path]:
+        """Stored files (uploads, receipts, exports), not the categorizer's model cache."""
         root = self.settings.artifacts_dir
-        return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+        if not root.exists():
+            return []
+        models = root / "models"
+        return sorted(p for p in root.rglob("*") if p.is_file() and models not in p.parents)
 
 
 @contextmanager

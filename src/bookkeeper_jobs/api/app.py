@@ -32,6 +32,7 @@ from bookkeeper_jobs.api.routes import (
 )
 from bookkeeper_jobs.api.store.local import LocalJobStore
 from bookkeeper_jobs.api.sweep import sweep_finished
+from bookkeeper_jobs.api.wakeup import WakeSender
 from bookkeeper_jobs.api.worker_pool import WorkerPool
 from bookkeeper_jobs.artifacts import ArtifactStore, artifact_store
 from bookkeeper_jobs.errors import StorageError
@@ -135,7 +136,10 @@ def build_services(settings: Settings) -> Services:
     ledger = LedgerGate(settings)
     if settings.migrate_on_start:
         ledger.try_migrate()  # a database that is down is tried again in the background
-    store = LocalJobStore(settings.jobs_db, delete_artifact=artifacts.delete)
+    wake = WakeSender(settings.jobs_db, settings.worker_concurrency)
+    store = LocalJobStore(
+        settings.jobs_db, delete_artifact=artifacts.delete, on_submitted=wake.wake
+    )
     return Services(settings=settings, store=store, artifacts=artifacts, ledger=ledger)
 
 

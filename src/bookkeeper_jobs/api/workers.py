@@ -29,6 +29,7 @@ from multiprocessing.process import BaseProcess
 
 from bookkeeper_jobs.api.store.local import SQLiteDatabase
 from bookkeeper_jobs.api.store.local_lifecycle import Claim, JobLifecycle, Lease
+from bookkeeper_jobs.api.wakeup import WakeListener
 from bookkeeper_jobs.errors import StorageError
 from bookkeeper_jobs.jobs import load_job_type_modules
 from bookkeeper_jobs.lifecycle import Cancel, Event, Progress, RetryPolicy, TimeOut
@@ -69,6 +70,7 @@ def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None
     for path in task_table.values():
         resolve_task(path)  # import once here, so each forked attempt starts warm
     failures = 0
+    wakeups = WakeListener(settings.jobs_db, worker_id)
     while not stop.is_set():
         try:
             claim = lifecycle.claim_next(worker_id, settings.lease_seconds)
@@ -79,9 +81,10 @@ def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None
             continue
         failures = 0
         if claim is None:
-            stop.wait(POLL_SECONDS)
+            wakeups.wait(POLL_SECONDS)  # a submission wakes us at once (api/wakeup.py)
             continue
         AttemptWatch(settings, lifecycle, claim, stop).run(task_table[claim.job.spec.type])
+    wakeups.close()
 
 
 def storage_backoff(failures: int) -> float:

@@ -25,7 +25,10 @@ def settings(**extra: object) -> Settings:
 
 
 def test_a_static_key_grants_its_tenant_and_companies() -> None:
-    assert authenticate("key-one", settings()) == Principal("t1", frozenset({"c1", "c2"}))
+    # The subject (who, in audit records) names the key by a digest, never the key itself.
+    assert authenticate("key-one", settings()) == Principal(
+        "t1", frozenset({"c1", "c2"}), "api-key:9b346041bc9a"
+    )
 
 
 def test_an_unknown_key_is_refused() -> None:
@@ -34,8 +37,10 @@ def test_an_unknown_key_is_refused() -> None:
 
 
 def test_an_hs256_jwt_carries_the_grant_in_its_claims() -> None:
-    token = jwt.encode({"tenant_id": "t9", "company_ids": ["c9"]}, SECRET, algorithm="HS256")
-    assert authenticate(token, settings()) == Principal("t9", frozenset({"c9"}))
+    token = jwt.encode(
+        {"tenant_id": "t9", "company_ids": ["c9"], "sub": "ada@example.test"}, SECRET, "HS256"
+    )
+    assert authenticate(token, settings()) == Principal("t9", frozenset({"c9"}), "ada@example.test")
 
 
 @pytest.mark.parametrize(
@@ -70,7 +75,9 @@ def test_an_rs256_jwt_is_checked_with_the_public_key() -> None:
     )
     token = jwt.encode({"tenant_id": "t3", "company_ids": ["c3"]}, private, algorithm="RS256")
     assert authenticate(token, settings(jwt_public_key=public_pem)) == Principal(
-        "t3", frozenset({"c3"})
+        "t3",
+        frozenset({"c3"}),
+        "jwt",  # no sub claim
     )
     with pytest.raises(AuthenticationError, match="not accepted"):
         authenticate(token, settings())

@@ -220,11 +220,15 @@ class LocalJobStore:
         path: Path,
         *,
         delete_artifact: Callable[[str], None] = lambda _artifact_id: None,
+        on_submitted: Callable[[], None] = lambda: None,
     ) -> None:
+        """``on_submitted`` runs after a new job is committed (the server wakes its idle
+        workers with it)."""
         # FULL: a submission answered 202 survives a power loss (one fsync per commit). The
         # workers' writes use NORMAL: one lost there is redone when its lease runs out.
         self.db = SQLiteDatabase(path, synchronous="FULL")
         self._delete_artifact = delete_artifact
+        self._on_submitted = on_submitted
 
     def submit(
         self,
@@ -261,6 +265,7 @@ class LocalJobStore:
             )
         job = self.get(job_id)
         assert job is not None
+        self._on_submitted()  # after the read: the answer says pending, as it was created
         return Submission(job=job, created=True)
 
     def counts(self) -> dict[tuple[str, str], int]:
