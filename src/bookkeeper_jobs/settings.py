@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     operator_health_port: int = Field(default=8080, ge=1, le=65535)
     """Port of the operator's liveness endpoint."""
 
+    operator_metrics_port: int = Field(default=9090, ge=1, le=65535)
+    """Port of the operator's Prometheus `/metrics` (jobs created and finished, queue and
+    run durations, retries, task Jobs running or waiting)."""
+
     task_template: dict[str, Any] = Field(default_factory=dict)
     """How the operator builds task Jobs (a JobTemplateConfig as JSON: image, service
     account, resources, defaults for backoffLimit, activeDeadlineSeconds, TTL)."""

@@ -333,3 +333,43 @@ def test_with_kueue_every_job_waits_for_kueue_with_its_queue_label(
 
     assert job["spec"]["suspend"] is True
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "bookkeeping"
+
+
+def test_the_operator_serves_metrics_of_created_and_finished_jobs(
+    api: KubernetesEmulator, settings: Settings
+) -> None:
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    settings = settings.model_copy(
+        update={"operator_health_port": ports[0], "operator_metrics_port": ports[1]}
+    )
+    with running_operator(api, settings, health_host="127.0.0.1"):
+        name = submit(api)
+        wait_pending(api, name)
+        api.patch_status(
+            BKJ,
+            NS,
+            name,
+            {
+                "phase": "complete",
+                "attempts": 2,
+                "startedAt": "2026-11-30T10:00:00Z",
+                "finishedAt": "2026-11-30T10:00:42Z",
+            },
+        )
+        url = f"http://127.0.0.1:{ports[1]}/metrics"
+
+        def scraped() -> str | None:
+            text = httpx.get(url, timeout=2).text
+            return text if "bkjobs_operator_jobs_finished_total{" in text else None
+
+        text = wait_until(scraped, what="the ending in the operator's metrics")
+
+    assert 'bkjobs_operator_jobs_created_total{type="categorize"} 1.0' in text
+    assert 'bkjobs_operator_jobs_finished_total{phase="complete",type="categorize"} 1.0' in text
+    assert 'bkjobs_job_run_duration_seconds_sum{type="categorize"} 42.0' in text
+    assert 'bkjobs_job_retries_total{type="categorize"} 1.0' in text
+    assert 'bkjobs_operator_task_jobs{state="running"} 1.0' in text

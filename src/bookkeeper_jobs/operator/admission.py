@@ -102,6 +102,13 @@ def _resume(context: OperatorContext, namespace: str) -> int:
     return resumed
 
 
+def counts(context: OperatorContext, namespace: str) -> dict[str, int]:
+    """The namespace's unfinished task Jobs: ``running`` and ``waiting`` (for metrics)."""
+    jobs = [job for job in task_jobs(context, namespace) if not job.finished]
+    waiting = sum(job.suspended for job in jobs)
+    return {"running": len(jobs) - waiting, "waiting": waiting}
+
+
 def _running(job: TaskJob) -> bool:
     return not job.suspended and not job.finished
 

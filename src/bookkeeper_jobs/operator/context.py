@@ -7,7 +7,7 @@ so several operators (tests) can run in one process against different API server
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import kopf
@@ -15,6 +15,7 @@ from kubernetes import client
 
 from bookkeeper_jobs.artifacts import ArtifactStore, artifact_store
 from bookkeeper_jobs.operator.manifests import JobTemplateConfig
+from bookkeeper_jobs.operator.metrics import OperatorMetrics
 from bookkeeper_jobs.settings import Settings
 
 DEFAULT_TASK_IMAGE = "bookkeeper-jobs:latest"
@@ -31,6 +32,7 @@ class OperatorContext:
     artifacts: ArtifactStore
     priority: int | None = None
     """The kopf peering priority ``run_operator`` gave this operator; ``None`` standalone."""
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
 
 
 def job_template(settings: Settings) -> JobTemplateConfig:

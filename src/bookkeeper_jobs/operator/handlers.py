@@ -41,6 +41,7 @@ def build_registry() -> kopf.OperatorRegistry:
     kopf.on.field(
         GROUP, VERSION, PLURAL, field="status.phase", new=JobPhase.COMPLETE.value, registry=registry
     )(report_success)
+    kopf.on.field(GROUP, VERSION, PLURAL, field="status.phase", registry=registry)(observe_phase)
     kopf.on.event("batch", "v1", "jobs", labels={LABEL_NAME: kopf.PRESENT}, registry=registry)(
         watch_job
     )
@@ -66,7 +67,20 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 
 
 def create_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    post(reconcile.start(context_of(memo), body))
+    context = context_of(memo)
+    outcome = reconcile.start(context, body)
+    if outcome is not None and outcome.reason == "JobCreated":
+        context.metrics.created.labels(str(body.get("spec", {}).get("type", ""))).inc()
+    post(outcome)
+
+
+def observe_phase(old: Any, new: Any, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Count an ending once, when the phase first becomes terminal (metrics only)."""
+    if new is None or not JobPhase(str(new)).is_terminal:
+        return
+    if old is not None and JobPhase(str(old)).is_terminal:
+        return
+    context_of(memo).metrics.job_ended(dict(body))
 
 
 def cancel_job(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:

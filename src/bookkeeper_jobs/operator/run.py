@@ -11,15 +11,20 @@ context carries that priority: the TTL sweep (``ttl.py``) acts only in the opera
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 import kopf
+from prometheus_client import start_http_server
 
 from bookkeeper_jobs.jobs import load_job_type_modules
 from bookkeeper_jobs.kube import load_kube_configuration
+from bookkeeper_jobs.operator import admission
 from bookkeeper_jobs.operator.context import (
     MEMO_KEY,
+    OperatorContext,
     build_context,
     close_context,
 )
@@ -28,6 +33,7 @@ from bookkeeper_jobs.operator.startup import peering_priority
 from bookkeeper_jobs.settings import Settings
 
 Flag = asyncio.Event | threading.Event
+log = logging.getLogger(__name__)
 ALL_INTERFACES = "0.0.0.0"  # the kubelet probes the pod's IP
 
 
@@ -52,8 +58,10 @@ def run_operator(
     if registry is None:
         registry = build_registry()
     liveness = None
+    metrics_server = None
     if health_host is not None:
         liveness = f"http://{health_host}:{settings.operator_health_port}/healthz"
+        metrics_server = serve_metrics(context, health_host, settings.operator_metrics_port)
     try:
         asyncio.run(
             kopf.operator(
@@ -72,4 +80,21 @@ def run_operator(
             )
         )
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         close_context(context)
+
+
+def serve_metrics(context: OperatorContext, host: str, port: int) -> WSGIServer | None:
+    """``/metrics`` on ``host:port`` in a thread (prometheus_client's own small server); a
+    port in use is logged and the operator runs on without metrics."""
+    if not context.settings.operator_cluster_wide:
+        namespace = context.settings.kubernetes_namespace
+        context.metrics.count_task_jobs(lambda: admission.counts(context, namespace))
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=context.metrics.registry)
+    except OSError as exc:
+        log.warning("the operator's /metrics cannot listen on %s:%d (%s)", host, port, exc)
+        return None
+    return server
