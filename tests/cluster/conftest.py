@@ -2,52 +2,41 @@
 
 ``control_plane`` (session): etcd, kube-apiserver, kube-controller-manager and
 kube-scheduler, started once per session and stopped at its end; ``node_agent`` (session):
-the test kubelet as its one Node (``node_agent.py``). The binaries come from
-``scripts/build-control-plane.sh``; if they cannot be had (no Go toolchain, a failed
-build) the tests are skipped with the reason, except under ``CI=true``, where they fail.
+the test kubelet as its one Node (``node_agent.py``). Both come from ``session.py``, which
+the contract suite's ``kubernetes-real`` backend shares, so a run of both suites starts one
+control plane. The binaries come from ``scripts/build-control-plane.sh``; if they cannot be
+had (no Go toolchain, a failed build) the tests are skipped with the reason, except under
+``CI=true``, where they fail.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
 from bookkeeper_jobs.kube import load_kube_configuration
-from tests.cluster.control_plane import (
-    ROOT,
-    ControlPlane,
-    ControlPlaneUnavailable,
-    build_binaries,
-)
+from tests.cluster.control_plane import ROOT, ControlPlane
 from tests.cluster.node_agent import NodeAgent
+from tests.cluster.session import (
+    CRD_PATH,
+    HELM,
+    apply_bookkeepingjobs_crd,
+    shared_control_plane,
+    shared_node_agent,
+    unavailable,
+)
 
-CRD_PATH = ROOT / "crds" / "bookkeepingjobs.yaml"
-HELM = ROOT / ".tools" / "helm"
-
-
-def unavailable(reason: str) -> None:
-    """Skip the test, or fail it under ``CI=true`` (no skip under CI for a missing program)."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"a real Kubernetes control plane is required under CI=true: {reason}")
-    pytest.skip(f"no Kubernetes control plane: {reason}")
+__all__ = ["CRD_PATH", "HELM", "ROOT", "token_client", "unavailable"]
 
 
 @pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
-    try:
-        bin_dir = build_binaries()
-    except ControlPlaneUnavailable as exc:
-        unavailable(str(exc))
-        raise
-    with ControlPlane(bin_dir) as plane:
-        yield plane
+def control_plane(request: pytest.FixtureRequest) -> ControlPlane:
+    return shared_control_plane(request.config)
 
 
 @pytest.fixture(scope="session")
@@ -60,22 +49,7 @@ def admin_client(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
 @pytest.fixture(scope="session")
 def bookkeepingjobs_crd(admin_client: client.ApiClient) -> dict[str, Any]:
     """``crds/bookkeepingjobs.yaml`` applied and Established."""
-    body = yaml.safe_load(CRD_PATH.read_text())
-    api = client.ApiextensionsV1Api(admin_client)
-    try:
-        api.create_custom_resource_definition(body)
-    except client.ApiException as exc:
-        if exc.status != 409:  # already there (a helm release of the chart made it)
-            raise
-    name = body["metadata"]["name"]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        crd = api.read_custom_resource_definition(name)
-        conditions = {c.type: c.status for c in (crd.status.conditions or [])}
-        if conditions.get("Established") == "True":
-            return body  # type: ignore[no-any-return]
-        time.sleep(0.1)
-    raise AssertionError(f"CRD {name} not Established after 30 s: {conditions}")
+    return apply_bookkeepingjobs_crd(admin_client)
 
 
 @pytest.fixture
@@ -90,13 +64,11 @@ def namespace(admin_client: client.ApiClient, request: pytest.FixtureRequest) ->
 
 
 @pytest.fixture(scope="session")
-def node_agent(control_plane: ControlPlane) -> Iterator[NodeAgent]:
-    """The node agent (``node_agent.py``) registered as the control plane's one Node: the
-    kube-scheduler binds every Pod to it and it runs them as local processes. Containers
-    restart after 1 s (a kubelet's first CrashLoopBackOff is 10 s); deletions wait at most
-    5 s before ``SIGKILL``."""
-    with NodeAgent(control_plane, restart_backoff=1.0, max_grace_period=5.0) as agent:
-        yield agent
+def node_agent(request: pytest.FixtureRequest) -> Iterator[NodeAgent]:
+    """The node agent (``session.shared_node_agent``): the kube-scheduler binds every Pod to
+    it and it runs them as local processes."""
+    agent = shared_node_agent(request.config)
+    yield agent
     assert not agent.errors, f"the node agent failed: {agent.errors!r}"
 
 

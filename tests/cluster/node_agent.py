@@ -277,6 +277,10 @@ class PodWorker:
             self._finish_deletion()
 
     def _run_containers(self) -> None:
+        # A held namespace (NodeAgent.hold): the pod waits as if its image were still being
+        # pulled, until the namespace is released or the pod deleted.
+        while self.agent.is_held(self.namespace) and not self._deleting.wait(0.05):
+            pass
         code: int | None = None
         while True:
             if self._deleting.is_set():
@@ -678,6 +682,7 @@ class NodeAgent:
         self.errors: list[BaseException] = []
         self.stopping = False
         self.workers: dict[str, PodWorker] = {}  # by pod uid
+        self._held: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -722,6 +727,22 @@ class NodeAgent:
         self.stop()
 
     # For tests ---------------------------------------------------------------------
+
+    def hold(self, namespace: str) -> None:
+        """Start no container of a pod of ``namespace`` until :meth:`release`: its pods stay
+        ``Pending`` (``ContainerCreating``), as on a node whose kubelet has not got to them.
+        The contract suite's ``kubernetes-real`` backend holds its namespace until the test
+        starts its "workers"; containers already running are not touched."""
+        with self._lock:
+            self._held.add(namespace)
+
+    def release(self, namespace: str) -> None:
+        with self._lock:
+            self._held.discard(namespace)
+
+    def is_held(self, namespace: str) -> bool:
+        with self._lock:
+            return namespace in self._held
 
     def worker(self, namespace: str, name: str) -> PodWorker | None:
         """The newest worker of the pod ``namespace/name`` (pods can be recreated)."""
