@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import ssl
 import subprocess
@@ -34,8 +35,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from kubernetes import client
 from sqlalchemy import create_engine, inspect
 
+from bookkeeper_jobs.jobs import CategorizeSpec, new_job_id
+from bookkeeper_jobs.kube import load_kube_configuration
+from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, spec_to_resource
 from tests.cluster.conftest import HELM, ROOT, unavailable
 from tests.cluster.control_plane import ControlPlane
 from tests.cluster.node_agent import NodeAgent, PodWorker
@@ -362,6 +367,97 @@ def test_an_operator_killed_with_sigkill_is_replaced_by_its_peer(release: Releas
     assert "Handler" in handled and "succeeded" in handled, handled[-3000:]
 
 
+CRD_NAME = f"{PLURAL}.{GROUP}"
+NEW_STATUS_FIELD = "reviewedBy"
+
+
+def _status_fields(release: Release) -> list[set[str]]:
+    crd = release.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}")
+    assert crd is not None
+    return [
+        set(v["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"])
+        for v in crd["spec"]["versions"]
+    ]
+
+
+def test_helm_upgrade_with_a_changed_crd_reaches_the_api_server(
+    release: Release, tmp_path: Path
+) -> None:
+    """The chart templates the BookkeepingJob CRD (``templates/crd.yaml`` reads
+    ``files/bookkeepingjobs.yaml``), so ``helm upgrade`` applies a changed schema: a copy of
+    the chart whose CRD has one more status field is upgraded to; the stored CRD then has
+    the field, and a status value in it is kept, where before the upgrade the API server
+    pruned it (a field the structural schema does not name is dropped on write).
+
+    https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#field-pruning
+    https://helm.sh/docs/chart_best_practices/custom_resource_definitions/
+    """
+    chart = tmp_path / "bookkeeper-jobs"
+    shutil.copytree(CHART, chart)  # symlinks followed: files/ gets the CRD's content
+    crd_file = chart / "files" / "bookkeepingjobs.yaml"
+    crd = yaml.safe_load(crd_file.read_text())
+    for version in crd["spec"]["versions"]:
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+        status["properties"][NEW_STATUS_FIELD] = {
+            "type": "string",
+            "nullable": True,
+            "description": "Who reviewed the job (added by a test's upgrade).",
+        }
+    crd_file.write_text(yaml.safe_dump(crd, sort_keys=False))
+    assert all(NEW_STATUS_FIELD not in fields for fields in _status_fields(release))
+
+    plural = f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/{PLURAL}"
+    body = spec_to_resource(
+        CategorizeSpec(company_id="crd-upgrade-co", tenant_id="demo"),
+        job_id=new_job_id(),
+        namespace=NAMESPACE,
+    )
+    status, created = release.plane.request("POST", plural, body)
+    assert status == 201, created
+    name = created["metadata"]["name"]
+
+    def write_status_field() -> JsonObject:
+        """A merge patch of the status subresource setting the new field; the answer."""
+        with client.ApiClient(load_kube_configuration(release.kubeconfig)) as admin:
+            written: JsonObject = client.CustomObjectsApi(
+                admin
+            ).patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                NAMESPACE,
+                PLURAL,
+                name,
+                {"status": {NEW_STATUS_FIELD: "auditor@example.com"}},
+            )
+        return written
+
+    assert NEW_STATUS_FIELD not in write_status_field()["status"]  # pruned: not in the schema
+
+    release.helm(
+        "upgrade",
+        RELEASE,
+        str(chart),
+        "--reuse-values",
+        "--wait=watcher",
+        "--timeout",
+        HELM_TIMEOUT,
+    )
+
+    assert all(NEW_STATUS_FIELD in fields for fields in _status_fields(release))
+    written = wait_until(  # the API server serves a changed CRD within moments
+        lambda: (w := write_status_field())["status"].get(NEW_STATUS_FIELD) and w,
+        timeout=60,
+        what="the new status field to be kept",
+    )
+    assert written["status"][NEW_STATUS_FIELD] == "auditor@example.com"
+    stored = release.get(f"{plural}/{name}")
+    assert stored is not None
+    assert stored["status"][NEW_STATUS_FIELD] == "auditor@example.com"
+    crd_now = release.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}")
+    assert crd_now is not None
+    assert crd_now["metadata"]["annotations"]["meta.helm.sh/release-name"] == RELEASE
+
+
 def test_helm_upgrade_rolls_the_api_then_uninstall_removes_the_release(release: Release) -> None:
     (old,) = release.pods("api")
     release.helm(
@@ -393,7 +489,8 @@ def test_helm_upgrade_rolls_the_api_then_uninstall_removes_the_release(release: 
     old_worker = release.worker(old)
     wait_until(old_worker.terminal.is_set, timeout=60, what="the old API pod's process to stop")
     history = release.helm("history", RELEASE, "-o", "yaml")
-    assert [entry["revision"] for entry in yaml.safe_load(history.stdout)] == [1, 2]
+    revisions = [entry["revision"] for entry in yaml.safe_load(history.stdout)]
+    assert len(revisions) >= 2 and revisions == list(range(1, len(revisions) + 1)), revisions
 
     release.helm("uninstall", RELEASE, "--wait", "--timeout", HELM_TIMEOUT)
     for component in ("api", "operator"):

@@ -61,6 +61,7 @@ from bookkeeper_jobs.kube import load_kube_configuration
 from bookkeeper_jobs.operator.context import build_context, close_context
 from bookkeeper_jobs.operator.run import run_operator
 from bookkeeper_jobs.operator.ttl import sweep
+from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION
 from bookkeeper_jobs.settings import Settings
 from tests.cluster.control_plane import ROOT, ControlPlane
 from tests.cluster.node_agent import NodeAgent
@@ -74,7 +75,7 @@ DEV_VALUES = CHART / "values-dev.yaml"
 RELEASE = "bkjobs"
 FULLNAME = f"{RELEASE}-bookkeeper-jobs"
 PLACEHOLDER_NAMESPACE = "bkjobs-placeholder"
-CRD_NAME = "bookkeepingjobs.jobs.bookkeeper.ai"
+CRD_NAME = f"{PLURAL}.{GROUP}"
 CRD_API = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}"
 CLAIM = "bookkeeper-jobs-artifacts"
 SECRETS_KEY_SECRET = "bookkeeper-jobs-secrets-key"
@@ -283,12 +284,12 @@ class RealClusterBackend:
         self.cluster.must("PUT", CRD_API, stored)
         wanted = set(spec_schema["properties"]["type"]["enum"])
         probe = {
-            "apiVersion": "jobs.bookkeeper.ai/v1",
+            "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "BookkeepingJob",
             "metadata": {"name": "crd-probe"},
             "spec": {"companyId": "probe", "tenantId": "probe", "parameters": {}},
         }
-        path = f"/apis/jobs.bookkeeper.ai/v1/namespaces/{self.namespace}/bookkeepingjobs"
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}"
 
         def served() -> bool:
             for kind in wanted:
@@ -296,6 +297,7 @@ class RealClusterBackend:
                 status, answer = self.cluster.request("POST", f"{path}?dryRun=All", probe)
                 if status == 422 and "spec.type: Unsupported value" in str(answer):
                     return False
+                assert status in (201, 422), answer  # 422: the probe's parameters, not its type
             return True
 
         wait_until(served, timeout=60, what="the API server to serve the extended CRD")
