@@ -15,10 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
+from bookkeeper_jobs.api.app import create_app
+from bookkeeper_jobs.artifacts.s3 import S3ArtifactStore
 from tests.support.jobs_http import wait_for_job
 from tests.support.minio import Minio, running_minio
 
-from .harness import LiveServer, api_settings, new_company_id, serve
+from .harness import LiveServer, api_settings, new_company_id, serve_app
 
 RECEIPT = Path(__file__).resolve().parents[1] / "fixtures" / "receipts" / "X51006556830.jpg"
 PREFIX = "e2e/"
@@ -40,7 +42,9 @@ def s3_env(minio: Minio) -> Iterator[None]:
         yield
 
 
-def s3_server(minio: Minio, data_dir: Path, **overrides: Any) -> tuple[str, Iterator[LiveServer]]:
+@contextlib.contextmanager
+def s3_server(minio: Minio, data_dir: Path, **overrides: Any) -> Iterator[tuple[str, LiveServer]]:
+    """The API and its workers with the S3 backend on a new bucket; the bucket's name."""
     bucket = minio.new_bucket()
     settings = api_settings(
         data_dir,
@@ -52,7 +56,14 @@ def s3_server(minio: Minio, data_dir: Path, **overrides: Any) -> tuple[str, Iter
         s3_sse="AES256",
         **overrides,
     )
-    return bucket, serve(settings)
+    app = create_app(settings)
+    try:
+        with serve_app(app) as base_url:
+            yield bucket, LiveServer(settings=settings, base_url=base_url)
+    finally:  # the API's store runs in this process: close its connections
+        services = getattr(app.state, "services", None)
+        if isinstance(getattr(services, "artifacts", None), S3ArtifactStore):
+            services.artifacts.close()
 
 
 def started(response: httpx.Response) -> str:
@@ -74,8 +85,7 @@ def finished(http: httpx.Client, job_id: str) -> dict[str, Any]:
 def test_statements_receipts_and_reports_live_in_the_bucket(
     minio: Minio, s3_env: None, tmp_path: Path
 ) -> None:
-    bucket, server = s3_server(minio, tmp_path)
-    with server as live, contextlib.ExitStack() as stack:
+    with s3_server(minio, tmp_path) as (bucket, live), contextlib.ExitStack() as stack:
         company = new_company_id()
         http = stack.enter_context(live.client_for("t1", [company]))
         assert http.get("/readyz").status_code == 200
@@ -140,8 +150,8 @@ def test_statements_receipts_and_reports_live_in_the_bucket(
 def test_presigned_downloads_redirect_after_authorising(
     minio: Minio, s3_env: None, tmp_path: Path
 ) -> None:
-    _bucket, server = s3_server(minio, tmp_path, s3_presign_seconds=30, worker_concurrency=1)
-    with server as live, contextlib.ExitStack() as stack:
+    server = s3_server(minio, tmp_path, s3_presign_seconds=30, worker_concurrency=1)
+    with server as (_bucket, live), contextlib.ExitStack() as stack:
         company = new_company_id()
         http = stack.enter_context(live.client_for("t1", [company]))
         receipt_bytes = RECEIPT.read_bytes()

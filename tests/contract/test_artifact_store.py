@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
 import pytest
@@ -29,22 +29,34 @@ def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Minio]:
         yield server
 
 
-def s3_store(minio: Minio, **options: object) -> S3ArtifactStore:
-    return S3ArtifactStore(
-        minio.new_bucket(),
-        prefix="env/",
-        endpoint_url=minio.endpoint_url,
-        region="us-east-1",
-        client_options=minio.credentials,
-        **options,  # type: ignore[arg-type]
-    )
+@pytest.fixture
+def s3_store(minio: Minio) -> Iterator[Callable[..., S3ArtifactStore]]:
+    """Makes S3 stores, each on a new bucket; their connections are closed afterwards."""
+    made: list[S3ArtifactStore] = []
+
+    def make(**options: Any) -> S3ArtifactStore:
+        store = S3ArtifactStore(
+            minio.new_bucket(),
+            prefix="env/",
+            endpoint_url=minio.endpoint_url,
+            region="us-east-1",
+            client_options=minio.credentials,
+            **options,
+        )
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.close()
 
 
 @pytest.fixture(params=["directory", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
     if request.param == "directory":
         return DirectoryArtifactStore(tmp_path / "artifacts")
-    return s3_store(request.getfixturevalue("minio"))
+    make: Callable[..., S3ArtifactStore] = request.getfixturevalue("s3_store")
+    return make()
 
 
 async def chunks_of(data: bytes, size: int = 1024 * 1024) -> AsyncIterator[bytes]:
@@ -181,8 +193,10 @@ def test_the_store_is_ready(store: ArtifactStore) -> None:
 
 
 @pytest.mark.parametrize("sse", ["AES256", "aws:kms"])
-def test_objects_are_encrypted_server_side_when_configured(minio: Minio, sse: str) -> None:
-    store = s3_store(minio, sse=sse, sse_kms_key_id=KMS_KEY_ID if sse == "aws:kms" else None)
+def test_objects_are_encrypted_server_side_when_configured(
+    minio: Minio, s3_store: Callable[..., S3ArtifactStore], sse: str
+) -> None:
+    store = s3_store(sse=sse, sse_kms_key_id=KMS_KEY_ID if sse == "aws:kms" else None)
     small = store.save_bytes(b"receipt")
     large = save(store, b"z" * (PART_BYTES + 10))  # multipart
     store.save_report(large, io.BytesIO(b"line,error\n"))
@@ -195,14 +209,18 @@ def test_objects_are_encrypted_server_side_when_configured(minio: Minio, sse: st
     assert read(store.open(large)) == b"z" * (PART_BYTES + 10)
 
 
-def test_without_sse_objects_are_not_encrypted_by_the_store(minio: Minio) -> None:
-    store = s3_store(minio)
+def test_without_sse_objects_are_not_encrypted_by_the_store(
+    minio: Minio, s3_store: Callable[..., S3ArtifactStore]
+) -> None:
+    store = s3_store()
     head = store.client.head_object(Bucket=store.bucket, Key=store.key(store.save_bytes(b"x")))
     assert "ServerSideEncryption" not in head
 
 
-def test_presigned_urls_serve_the_file_then_expire(minio: Minio) -> None:
-    store = s3_store(minio, presign_seconds=1)
+def test_presigned_urls_serve_the_file_then_expire(
+    minio: Minio, s3_store: Callable[..., S3ArtifactStore]
+) -> None:
+    store = s3_store(presign_seconds=1)
     artifact_id = store.receipts.save_bytes(b"\x89PNG receipt")
     url = store.receipts.download_url(
         artifact_id, filename="café receipt.png", content_type="image/png"
@@ -221,8 +239,10 @@ def test_presigned_urls_serve_the_file_then_expire(minio: Minio) -> None:
     assert httpx.get(url).status_code == 403, "expired"
 
 
-def test_no_presigned_urls_unless_configured(minio: Minio) -> None:
-    store = s3_store(minio)
+def test_no_presigned_urls_unless_configured(
+    minio: Minio, s3_store: Callable[..., S3ArtifactStore]
+) -> None:
+    store = s3_store()
     artifact_id = store.save_bytes(b"x")
     assert store.download_url(artifact_id, filename="a", content_type="text/csv") is None
 
@@ -235,6 +255,7 @@ def test_an_unreachable_or_missing_bucket_is_unready(minio: Minio) -> None:
         client_options=minio.credentials,
     )
     assert "NoSuchBucket" in (missing.unready_reason() or "")
+    missing.close()
     wrong_key = S3ArtifactStore(
         minio.new_bucket(),
         endpoint_url=minio.endpoint_url,
@@ -242,3 +263,4 @@ def test_an_unreachable_or_missing_bucket_is_unready(minio: Minio) -> None:
         client_options={**minio.credentials, "aws_secret_access_key": "wrong"},
     )
     assert "SignatureDoesNotMatch" in (wrong_key.unready_reason() or "")
+    wrong_key.close()

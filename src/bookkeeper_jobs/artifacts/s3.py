@@ -18,7 +18,8 @@ import io
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator, Mapping
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
@@ -66,6 +67,7 @@ class S3ArtifactStore:
         sse_kms_key_id: str | None = None,
         presign_seconds: int = 0,
         client_options: Mapping[str, Any] | None = None,
+        shared_client: _SharedClient | None = None,
     ) -> None:
         if not bucket:
             raise ValueError("the S3 artifact store needs a bucket")
@@ -77,8 +79,7 @@ class S3ArtifactStore:
         self.sse_kms_key_id = sse_kms_key_id or None
         self.presign_seconds = presign_seconds
         self._client_options = dict(client_options or {})
-        self._client: Any = None
-        self._client_pid = 0
+        self._shared = shared_client or _SharedClient(self._new_client)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3ArtifactStore:
@@ -94,25 +95,30 @@ class S3ArtifactStore:
 
     @property
     def client(self) -> Any:
-        """The boto3 client, made on first use in each process (task runners fork)."""
-        if self._client is None or self._client_pid != os.getpid():
-            config = Config(
-                signature_version="s3v4",
-                connect_timeout=5,
-                read_timeout=60,
-                retries={"mode": "standard", "max_attempts": 4},
-                # Path-style for S3-compatibles (MinIO has no virtual-host buckets by default).
-                s3={"addressing_style": "path" if self.endpoint_url else "auto"},
-            )
-            self._client = boto3.session.Session().client(
-                "s3",
-                endpoint_url=self.endpoint_url,
-                region_name=self.region,
-                config=config,
-                **self._client_options,
-            )
-            self._client_pid = os.getpid()
-        return self._client
+        """The boto3 client, made on first use in each process (task runners fork) and
+        shared by this store's folders (``receipts``, ``exports``, ``models``)."""
+        return self._shared.get()
+
+    def close(self) -> None:
+        """Close the client's connections (this store and its folders)."""
+        self._shared.close()
+
+    def _new_client(self) -> Any:
+        config = Config(
+            signature_version="s3v4",
+            connect_timeout=5,
+            read_timeout=60,
+            retries={"mode": "standard", "max_attempts": 4},
+            # Path-style for S3-compatibles (MinIO has no virtual-host buckets by default).
+            s3={"addressing_style": "path" if self.endpoint_url else "auto"},
+        )
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            config=config,
+            **self._client_options,
+        )
 
     # --- layout -------------------------------------------------------------------
 
@@ -124,7 +130,7 @@ class S3ArtifactStore:
         return f"{self.key(artifact_id)}{REPORT_SUFFIX}"
 
     def folder(self, name: str) -> S3ArtifactStore:
-        store = S3ArtifactStore(
+        return S3ArtifactStore(
             self.bucket,
             prefix=f"{self.prefix}{check_folder_name(name)}/",
             endpoint_url=self.endpoint_url,
@@ -133,9 +139,8 @@ class S3ArtifactStore:
             sse_kms_key_id=self.sse_kms_key_id,
             presign_seconds=self.presign_seconds,
             client_options=self._client_options,
+            shared_client=self._shared,
         )
-        store._client, store._client_pid = self._client, self._client_pid  # share the pool
-        return store
 
     @property
     def receipts(self) -> S3ArtifactStore:
@@ -349,6 +354,28 @@ class S3ArtifactStore:
         except (StorageError, FileNotFoundError) as exc:
             return str(exc) or "the artifact bucket cannot be written"
         return None
+
+
+class _SharedClient:
+    """One boto3 client per process (boto3 clients are thread-safe, not fork-safe)."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._client is None or self._pid != os.getpid():
+                self._client, self._pid = self._factory(), os.getpid()
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None and self._pid == os.getpid():
+                self._client.close()
+            self._client = None
 
 
 class S3ObjectReader(io.RawIOBase):
