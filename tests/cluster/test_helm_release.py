@@ -74,6 +74,7 @@ class Release:
     kubeconfig: Path  # the admin's, with the release's namespace as the context's
     database_url: str
     install_seconds: float = 0.0
+    adopted_crd: bool = False  # the BookkeepingJob CRD existed before the release
 
     def helm(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [
@@ -219,6 +220,7 @@ def release(
         with urllib.request.urlopen(req, timeout=30, context=context) as answer:
             assert answer.status == 200
     installed = Release(control_plane, node_agent, NAMESPACE, kubeconfig, url)
+    installed.adopted_crd = status == 200
     began = time.monotonic()
     installed.helm(
         "install",
@@ -433,15 +435,24 @@ def test_helm_upgrade_with_a_changed_crd_reaches_the_api_server(
 
     assert NEW_STATUS_FIELD not in write_status_field()["status"]  # pruned: not in the schema
 
-    release.helm(
-        "upgrade",
-        RELEASE,
-        str(chart),
-        "--reuse-values",
-        "--wait=watcher",
-        "--timeout",
-        HELM_TIMEOUT,
-    )
+    upgrade = ["upgrade", RELEASE, str(chart), "--reuse-values", "--wait=watcher"]
+    if release.adopted_crd:
+        # The CRD was created before the release (by this session's CRD tests, as by a
+        # `kubectl create -f crds/...` or another tool) and adopted: its fields belong to
+        # that creator's field manager ("before-first-apply" once helm applied), and helm 4
+        # upgrades by server-side apply without forcing, so a changed schema is refused.
+        refused = subprocess.run(
+            [str(HELM), *upgrade, "-n", NAMESPACE, "--kubeconfig", str(release.kubeconfig)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        assert refused.returncode != 0, refused.stdout
+        assert "Apply failed with 1 conflict" in refused.stderr, refused.stderr
+        assert ".spec.versions" in refused.stderr, refused.stderr
+        upgrade.append("--force-conflicts")
+    release.helm(*upgrade, "--timeout", HELM_TIMEOUT)
 
     assert all(NEW_STATUS_FIELD in fields for fields in _status_fields(release))
     written = wait_until(  # the API server serves a changed CRD within moments

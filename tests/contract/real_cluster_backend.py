@@ -38,11 +38,13 @@ would.
 from __future__ import annotations
 
 import copy
+import gc
 import itertools
 import os
 import signal
 import subprocess
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -346,6 +348,12 @@ class RealClusterBackend:
         self._stop_operator.set()
         if self._operator is not None:
             self._operator.join(30)
+            # kopf leaves its aiohttp connections to be closed by the garbage collector when
+            # it stops in a thread; collected later, inside another test, their
+            # ResourceWarning fails that test (filterwarnings = error). Collect them here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                gc.collect()
         if self.cache is not None:
             self.cache.stop()
         if self._api_client is not None:
