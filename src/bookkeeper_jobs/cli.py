@@ -817,10 +817,6 @@ def json_line(value: Any) -> str:
     return "".join(char if visible(char) == char else f"\\u{ord(char):04x}" for char in text)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 TRAIN_COLUMNS = ("description", "amount", "category")
 INPUT_COLUMNS = ("id", "description", "amount")
 
@@ -902,3 +898,7 @@ def csv_date(path: Path, line: int, text: str | None) -> datetime.date | None:
         return datetime.date.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"{path} line {line}: date {text!r} is not YYYY-MM-DD") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
