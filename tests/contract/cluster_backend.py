@@ -6,10 +6,12 @@ command (``bkjobs task run --job <ns>/<name>``) as a local process; the store un
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
 import threading
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -110,6 +112,12 @@ class KubernetesBackend:
         self.stop_workers()
         self._stop_operator.set()
         self._operator.join(10)
+        # kopf, stopped in a thread, leaves its aiohttp connections to the garbage
+        # collector; collected later inside another test, their ResourceWarning would fail
+        # that test (filterwarnings = error): collect them now.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
         self.cache.stop()
         self._api_client.close()
         self.emulator.stop()
