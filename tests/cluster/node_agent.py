@@ -410,8 +410,9 @@ class PodWorker:
             }
         declared = container_env(self.container, self.pod, agent._lookup, {})
         declared = {name: self._translate(value) for name, value in declared.items()}
-        argv = resolve_argv(self.container, declared, agent.command_map, agent.path)
-        argv = [argv[0], *(self._translate(word) for word in argv[1:])]
+        argv = resolve_argv(
+            self.container, declared, agent.command_map, agent.path, self._translate
+        )
         host, port = urllib.parse.urlsplit(agent.plane.url).netloc.rsplit(":", 1)
         env = {
             "PATH": agent.path,

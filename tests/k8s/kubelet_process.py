@@ -141,14 +141,21 @@ def container_env(
 
 
 def resolve_argv(
-    container: JsonObject, env: Mapping[str, str], command_map: CommandMap, path: str
+    container: JsonObject,
+    env: Mapping[str, str],
+    command_map: CommandMap,
+    path: str,
+    translate: Callable[[str], str] = str,
 ) -> list[str]:
     """``command`` + ``args`` with ``$(VAR)`` expanded; the first word mapped through
-    ``command_map`` or looked up on ``path``. Raises ``FileNotFoundError`` as the runtime
-    reports an executable it cannot find."""
+    ``command_map`` or looked up on ``path``. ``translate`` rewrites the container's own
+    words after the first (never the mapped prefix: a checkout under ``/tmp`` must not be
+    taken for a pod's ``/tmp`` mount). Raises ``FileNotFoundError`` as the runtime reports
+    an executable it cannot find."""
     command = [expand(str(word), env) for word in container.get("command") or []]
     args = [expand(str(word), env) for word in container.get("args") or []]
     argv = command + args
+    argv[1:] = [translate(word) for word in argv[1:]]
     if not command:
         raise FileNotFoundError(
             "the container has no command: the test kubelet runs no images, "

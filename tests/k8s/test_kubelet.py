@@ -14,6 +14,7 @@ import pytest
 
 from tests.k8s.emulator import ApiError, KubernetesEmulator
 from tests.k8s.kubelet import Kubelet
+from tests.k8s.kubelet_process import resolve_argv
 
 JsonObject = dict[str, Any]
 JOBS, PODS = "batch/v1/jobs", "v1/pods"
@@ -435,3 +436,16 @@ def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(
 
     assert 0.5 <= time.monotonic() - started < 1.5  # the fixture's grace period is 0.5 s
     assert run.exit_code == 137 and not alive(run.pid or 0)
+
+
+def test_a_mount_path_rewrites_the_containers_words_but_never_the_mapped_command() -> None:
+    """A pod mounting an emptyDir at /tmp, run from a checkout under /tmp (CI clones there):
+    the interpreter and wrapper the command map supplies keep their paths."""
+
+    def into_pod(word: str) -> str:
+        return "/pod-dir" + word if word.startswith("/tmp/") else word
+
+    container = {"command": ["bkjobs", "serve"], "args": ["--data", "/tmp/$(SUB)"]}
+    prefix = ["/tmp/checkout/.venv/bin/python", "/tmp/checkout/tests/cluster/in_pod.py", "bkjobs"]
+    argv = resolve_argv(container, {"SUB": "x"}, {"bkjobs": prefix}, "/usr/bin", into_pod)
+    assert argv == [*prefix, "serve", "--data", "/pod-dir/tmp/x"]
