@@ -408,8 +408,9 @@ class ControlPlane:
                 "--authorization-mode=Node,RBAC",
                 # the defaults stay on (NamespaceLifecycle, LimitRanger, ServiceAccount,
                 # PodSecurity, ResourceQuota, the admission webhooks and policies, ...);
-                # kubeadm adds NodeRestriction
-                "--enable-admission-plugins=NodeRestriction",
+                # kubeadm adds NodeRestriction; OpenShift runs OwnerReferencesPermission-
+                # Enforcement (blockOwnerDeletion needs update on the owner's finalizers)
+                "--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement",
                 "--allow-privileged=true",
                 f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
                 f"--service-account-key-file={pki.sa_pub}",

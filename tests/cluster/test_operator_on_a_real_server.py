@@ -226,3 +226,78 @@ def test_the_api_and_operator_accounts_are_limited_to_their_roles(
         }
         assert operator_answers == dict.fromkeys(operator_answers, 403)
         operator_custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+
+def test_the_operator_may_block_its_resources_deletion_under_owner_reference_enforcement(
+    backend: RealClusterBackend, cluster: RealCluster
+) -> None:
+    """The test API server runs OwnerReferencesPermissionEnforcement, as OpenShift does: a Job
+    whose ownerReference sets ``blockOwnerDeletion`` may only be created by an account that
+    may update the owner's ``finalizers``. The real operator's child Job (kopf's adoption sets
+    it) is created under the chart's operator Role; the same Job is refused once the Role's
+    ``bookkeepingjobs/finalizers`` rule is taken away (issue 13's finding).
+
+    https://kubernetes.io/docs/reference/access-authn-authz/admission-controllers/#ownerreferencespermissionenforcement
+    """
+    namespace = backend.namespace
+    body = spec_to_resource(
+        BulkApproveSpec(company_id="owner-co", tenant_id="t1", transaction_ids=["tx-1"]),
+        job_id=new_job_id(),
+        namespace=namespace,
+    )
+    name = body["metadata"]["name"]
+    with as_account(backend.api_kubeconfig) as api:
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, body
+        )
+    run_path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}-run"
+    run = wait_until(
+        lambda: (found := cluster.request("GET", run_path))[0] == 200 and found[1],
+        timeout=60,
+        what="the operator to create the child Job",
+    )
+    (owner,) = run["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["blockOwnerDeletion"]) == (
+        "BookkeepingJob",
+        name,
+        True,
+    )
+
+    second = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"{name}-again", "ownerReferences": [owner]},
+        "spec": run["spec"] | {"selector": None, "template": _unmanaged(run["spec"]["template"])},
+    }
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    role_path = f"{rbac}/namespaces/{namespace}/roles/{FULLNAME}-operator"
+    role = cluster.must("GET", role_path)
+    kept = [r for r in role["rules"] if "bookkeepingjobs/finalizers" not in r["resources"]]
+    assert len(kept) == len(role["rules"]) - 1
+    cluster.must("PUT", role_path, role | {"rules": kept})
+    try:
+        with as_account(backend.operator_kubeconfig) as operator:
+            batch = client.BatchV1Api(operator)
+
+            def refused() -> ApiException | None:
+                try:
+                    batch.create_namespaced_job(namespace, second, dry_run="All")
+                except ApiException as error:
+                    return error if error.status == 403 else None
+                return None
+
+            error = wait_until(refused, timeout=30, what="RBAC to see the narrowed Role")
+            assert "cannot set blockOwnerDeletion" in str(error.body), error.body
+    finally:
+        restored = cluster.must("GET", role_path)
+        cluster.must("PUT", role_path, restored | {"rules": role["rules"]})
+
+
+def _unmanaged(template: dict[str, Any]) -> dict[str, Any]:
+    """A pod template without the labels the Job controller added to the first Job."""
+    labels = {
+        key: value
+        for key, value in (template["metadata"].get("labels") or {}).items()
+        if "controller-uid" not in key and key not in {"job-name", "batch.kubernetes.io/job-name"}
+    }
+    return template | {"metadata": template["metadata"] | {"labels": labels}}
