@@ -283,6 +283,15 @@ def test_install_migrated_the_ledger_and_runs_each_pod_under_its_account(release
             # the ServiceAccount admission plugin mounted its token; the agent provided it
             assert release.worker(pod).mounts.get("/var/run/secrets/kubernetes.io/serviceaccount")
 
+    # issue 13's start-up stall: a namespaced operator that lists namespaces cluster-wide gets
+    # 403s from the real server (and retries them for ~54 s before it watches anything); under
+    # the chart's namespaced Role no request of either operator pod is refused
+    release.require_a_running_operator(uptime=5.0)
+    for pod in release.pods("operator"):
+        log = release.worker(pod).logs()
+        assert "Initial authentication has finished" in log, log[-4000:]
+        assert "Forbidden" not in log and "forbidden" not in log, log[-4000:]
+
     # the API answers /readyz only once its BookkeepingJob watch cache synced: it listed and
     # watched with its own account's token, under the chart's Role
     with release.http() as http:
