@@ -20,7 +20,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from bookkeeper_jobs.jobs import BulkApproveSpec, JobPhase, new_job_id
+from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
+from bookkeeper_jobs.api.store.watch_cache import WatchCache
+from bookkeeper_jobs.jobs import BulkApproveSpec, CategorizeSpec, JobPhase, new_job_id
 from bookkeeper_jobs.kube import load_kube_configuration
 from bookkeeper_jobs.ledger import Ledger
 from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, spec_to_resource
@@ -291,6 +293,34 @@ def test_the_operator_may_block_its_resources_deletion_under_owner_reference_enf
     finally:
         restored = cluster.must("GET", role_path)
         cluster.must("PUT", role_path, restored | {"rules": role["rules"]})
+
+
+def test_a_job_created_through_one_api_replica_is_found_at_once_by_another(
+    backend: RealClusterBackend,
+) -> None:
+    """Two API replicas, each with its own watch cache under the api account's token: a job
+    submitted through one and read at once through the other (what a client following the
+    ``Location`` header through a load balancer does) is found every time, though the second
+XX
+    The read falls back to one GET, which the chart's api Role allows."""
+    with as_account(backend.api_kubeconfig) as api:
+        custom = client.CustomObjectsApi(api)
+        other_cache = WatchCache(custom, backend.namespace, watch_timeout=2, retry_delay=0.1)
+        other_cache.start()
+        try:
+            assert other_cache.wait_synced(60), "the second replica's cache did not sync"
+            other = KubernetesJobStore(custom, other_cache)
+            submitted, found, cached_first = 30, 0, 0
+            for n in range(submitted):
+                spec = CategorizeSpec(company_id="replicas-co", tenant_id="t1", limit=1 + n)
+                job = backend.store.submit(spec).job
+                cached_first += other_cache.get(job.id) is not None
+                seen = other.get(job.id)
+                found += seen is not None and seen.id == job.id
+        finally:
+            other_cache.stop()
+    assert found == submitted, f"{submitted - found} of {submitted} reads missed their job"
+    print(f"{cached_first} of {submitted} jobs were in the second cache before the read")
 
 
 def _unmanaged(template: dict[str, Any]) -> dict[str, Any]:
