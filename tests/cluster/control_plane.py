@@ -10,7 +10,8 @@ matters to this project:
 - kube-apiserver with ``--authorization-mode=Node,RBAC``, a static token file (an admin in
   ``system:masters`` and the controller manager's own user), service-account token signing
   with an RSA key made here with ``cryptography``, TLS from a CA made here, and the default
-  admission plugins plus ``NodeRestriction`` (what kubeadm enables);
+  admission plugins plus ``NodeRestriction`` (what kubeadm enables); an audit log of the
+  requests naming a BookkeepingJob (:data:`AUDIT_POLICY`, :meth:`ControlPlane.audit_events`);
 - kube-controller-manager as ``system:kube-controller-manager`` with one ServiceAccount per
   controller (``--use-service-account-credentials``) running the controllers in
   :data:`CONTROLLERS`;
@@ -59,6 +60,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from bookkeeper_jobs.resource import GROUP, PLURAL
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build-control-plane.sh"
 BUILD_TIMEOUT = 45 * 60  # a cold build takes about 6 minutes on 2 cores
@@ -85,6 +88,22 @@ CONTROLLERS = (
     "persistentvolume-binder-controller",
 )
 NODE_NAME = "bkjobs-node"
+AUDIT_POLICY: dict[str, Any] = {
+    # https://kubernetes.io/docs/tasks/debug/cluster/audit/: every request that names a
+    # BookkeepingJob (or its status), at Metadata level (who, verb, object; no bodies), when it
+    # is received. The log backend's default mode is blocking, so a request's event is in the
+    # file before the request is served: a test reads which requests reached the server.
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["ResponseStarted", "ResponseComplete", "Panic"],
+    "rules": [
+        {
+            "level": "Metadata",
+            "resources": [{"group": GROUP, "resources": [PLURAL, f"{PLURAL}/*"]}],
+        },
+        {"level": "None"},
+    ],
+}
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/12"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
@@ -331,6 +350,19 @@ class ControlPlane:
     def kubeconfig(self) -> Path:
         return self.workdir / "admin.kubeconfig"
 
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (:data:`AUDIT_POLICY`), one JSON event a line."""
+        return self.workdir / "audit.log"
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Every event of the audit log so far, oldest first."""
+        if not self.audit_log.exists():
+            return []
+        # the last piece is "" or a line the server is still writing
+        complete = self.audit_log.read_text().split("\n")[:-1]
+        return [json.loads(line) for line in complete if line.strip()]
+
     def __enter__(self) -> ControlPlane:
         return self.start()
 
@@ -367,6 +399,8 @@ class ControlPlane:
         tokens.chmod(0o600)
         self.url = f"https://127.0.0.1:{apiserver_port}"
 
+        audit_policy = self.workdir / "audit-policy.yaml"
+        audit_policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
         etcd_url = f"http://127.0.0.1:{etcd_client}"
         peer_url = f"http://127.0.0.1:{etcd_peer}"
         etcd = self._spawn(
@@ -417,6 +451,9 @@ class ControlPlane:
                 f"--service-account-signing-key-file={pki.sa_key}",
                 f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
                 "--profiling=false",
+                f"--audit-policy-file={audit_policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-mode=blocking",
             ],
         )
         self._wait(
