@@ -64,6 +64,7 @@ class WatchCache:
         self._synced = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watch: Any = None  # the watch response being read, for stop() to cut
         self.relists = 0
         self._unhealthy_after = unhealthy_after
         self._clock = clock
@@ -140,9 +141,26 @@ class WatchCache:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the loop, cutting the watch being read: a real API server keeps a watch with
+        nothing to report silent until the next bookmark (about a minute), so waiting for
+        it would hold up the API's shutdown."""
         self._stopping.set()
+        self._cut_watch()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def _cut_watch(self) -> None:
+        watch = self._watch
+        if watch is not None:
+            try:
+                watch.shutdown()  # unblocks the read in the loop's thread
+            except (OSError, HTTPError) as exc:
+                log.debug("cutting the watch: %s", exc)
+
+    @property
+    def running(self) -> bool:
+        """Whether the list+watch thread is still running."""
+        return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
         needs_list = True
@@ -156,6 +174,8 @@ class WatchCache:
                 log.info("watch resourceVersion expired (410): re-listing")
                 needs_list = True
             except (KubernetesApiError, ApiException, HTTPError, OSError, ValueError) as exc:
+                if self._stopping.is_set():
+                    return  # stop() cut the watch
                 log.warning("watch of bookkeepingjobs failed (%s); retrying", exc)
                 self._failed(exc)
                 self._stopping.wait(self._retry_delay)
@@ -206,13 +226,20 @@ class WatchCache:
         except ApiException as exc:
             raise api_error(exc.status or 0, exc.body, exc.reason or "") from exc
         self._healthy()  # the API server answered the watch
+        self._watch = response
         try:
+            if self._stopping.is_set():  # stop() came before there was a watch to cut
+                return
             for event in _events(response):
                 if self._stopping.is_set():
                     return
                 self._apply(event)
         finally:
-            response.release_conn()
+            self._watch = None
+            if self._stopping.is_set():
+                response.close()  # cut or left unread: no connection to reuse
+            else:
+                response.release_conn()
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
