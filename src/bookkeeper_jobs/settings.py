@@ -203,7 +203,13 @@ class Settings(BaseSettings):
     start as others finish (a burst must not exhaust the database's connections)."""
 
     max_running_jobs_per_tenant: int = Field(default=20, ge=1)
-    """Cluster mode: task Jobs of one tenant running at once."""
+    """Jobs of one tenant running at once (task Jobs in cluster mode, workers in embedded
+    mode). Waiting jobs start fair across tenants: the tenant running the fewest first."""
+
+    job_type_priorities: dict[str, int] = Field(default_factory=dict)
+    """Start order among one tenant's waiting jobs, higher first; a type not named is 0
+    (`{"ocr": 10}`: a receipt a user is looking at before a month's export). Fairness
+    across tenants comes first (see above)."""
 
     kueue_queue_name: str = ""
     """Cluster mode: a Kueue LocalQueue; Jobs are then created suspended with its

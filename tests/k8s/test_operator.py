@@ -255,13 +255,15 @@ def healthy(url: str) -> bool:
 def test_a_job_deleted_while_the_operator_was_down_fails_its_resource(
     api: KubernetesEmulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bookkeeper_jobs.operator.ttl.ORPHAN_GRACE_SECONDS", 0.0)
     with running_operator(api, settings):
         orphan = submit(api)
         wait_pending(api, orphan)
         kept = submit(api)
         wait_pending(api, kept)
     api.delete(JOBS, NS, job_name(orphan))  # no operator watches: nobody notices
+    # No grace from here on (with none while submitting, a sweep between a resource's
+    # creation and its Job's would fail it: what the grace is for)
+    monkeypatch.setattr("bookkeeper_jobs.operator.ttl.ORPHAN_GRACE_SECONDS", 0.0)
 
     with running_operator(api, settings):
         wait_until(lambda: phase_of(api, orphan) == "failed", what="the orphan to fail")
@@ -323,6 +325,30 @@ def test_one_tenants_burst_does_not_hold_back_another_tenant(
     assert len([n for n in busy if job_name(n) in waiting]) == 2
 
 
+def test_a_tenants_new_job_is_resumed_before_another_tenants_backlog(
+    api: KubernetesEmulator, settings: Settings
+) -> None:
+    """The namespace runs one Job at a time; t1 has a backlog of four, t2 submits one last.
+    When t1's running Job ends, neither tenant runs any, and t2, which has not started one
+    since t1 did, goes first (oldest first would pick t1's backlog)."""
+    limited = settings.model_copy(update={"max_running_jobs": 1})
+    with running_operator(api, limited):
+        backlog = [submit(api, CategorizeSpec(company_id="acme", tenant_id="t1")) for _ in range(4)]
+        wait_until(lambda: len(api.list(JOBS, NS)) == 4, what="t1's four Jobs")
+        newcomer = submit(api, CategorizeSpec(company_id="globex", tenant_id="t2"))
+        wait_until(lambda: len(suspended_jobs(api)) == 4, what="t2's Job to wait")
+        (running,) = [n for n in backlog if job_name(n) not in suspended_jobs(api)]
+        started = {"startTime": "2026-01-01T00:00:00Z"}  # what the Job controller records
+        api.patch_status(JOBS, NS, job_name(running), started)
+
+        set_job_condition(api, running, "Complete", "Completed", "done")
+
+        wait_until(
+            lambda: job_name(newcomer) not in suspended_jobs(api), what="t2's Job to be resumed"
+        )
+        assert len(suspended_jobs(api)) == 3  # t1's other three still wait
+
+
 def test_with_kueue_every_job_waits_for_kueue_with_its_queue_label(
     api: KubernetesEmulator, settings: Settings
 ) -> None:
@@ -364,7 +390,10 @@ def test_the_operator_serves_metrics_of_created_and_finished_jobs(
 
         def scraped() -> str | None:
             text = httpx.get(url, timeout=2).text
-            return text if "bkjobs_operator_jobs_finished_total{" in text else None
+            ended = "bkjobs_operator_jobs_finished_total{" in text
+            # the gauge lists the Jobs at each scrape, and the emulator's list can trail
+            # the Job's creation under load
+            return text if ended and 'task_jobs{state="running"} 1.0' in text else None
 
         text = wait_until(scraped, what="the ending in the operator's metrics")
 

@@ -34,6 +34,7 @@ from bookkeeper_jobs.errors import StorageError
 from bookkeeper_jobs.jobs import load_job_type_modules
 from bookkeeper_jobs.lifecycle import Cancel, Event, Progress, RetryPolicy, TimeOut
 from bookkeeper_jobs.settings import Settings
+from bookkeeper_jobs.start_order import StartOrder
 from bookkeeper_jobs.tasks.registry import TaskTable, resolve_task
 from bookkeeper_jobs.tasks.runner import run_attempt
 
@@ -54,7 +55,8 @@ def lifecycle_for(settings: Settings) -> JobLifecycle:
         outage_attempts=settings.job_max_outage_attempts,
         outage_backoff_max=settings.retry_outage_backoff_max,
     )
-    return JobLifecycle(SQLiteDatabase(settings.jobs_db), policy)
+    order = StartOrder(settings.max_running_jobs_per_tenant, settings.job_type_priorities)
+    return JobLifecycle(SQLiteDatabase(settings.jobs_db), policy, order)
 
 
 def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None:

@@ -1,8 +1,10 @@
 """How many task Jobs run at once: at most ``max_running`` in the namespace and
 ``max_running_per_tenant`` of one tenant; the others are created suspended (the Job
 controller starts no pod for a suspended Job, and its deadline does not run) and are
-resumed, oldest first, as running ones finish. A burst of 1,000 submissions therefore means
-at most ``max_running`` pods, each with its one database connection.
+resumed as running ones finish, in :class:`~bookkeeper_jobs.start_order.StartOrder`: the
+tenant running the fewest first, then the job type's priority, then the oldest. A burst of
+1,000 submissions therefore means at most ``max_running`` pods, each with its one database
+connection, and one tenant's backlog never holds back another tenant's new job.
 
 With Kueue (``kueue_queue`` in the task template) every Job is created suspended with the
 queue's label and Kueue admits it by quota: this module then leaves them alone.
@@ -17,16 +19,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bookkeeper_jobs.kube import kube_errors
 from bookkeeper_jobs.operator.context import OperatorContext
 from bookkeeper_jobs.operator.manifests import KUEUE_QUEUE_LABEL, TASK_LABELS
-from bookkeeper_jobs.resource import LABEL_TENANT
+from bookkeeper_jobs.resource import LABEL_TENANT, LABEL_TYPE
+from bookkeeper_jobs.start_order import StartOrder, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +53,9 @@ RESUME = {"spec": {"suspend": False}}
 class TaskJob:
     name: str
     tenant: str
-    created: str
+    job_type: str
+    created: float  # epoch seconds
+    started: float | None  # epoch seconds; None while suspended (the Job controller clears it)
     suspended: bool
     finished: bool
     queued_by_kueue: bool
@@ -83,20 +90,31 @@ def _resume(context: OperatorContext, namespace: str) -> int:
     jobs = task_jobs(context, namespace)
     running = [job for job in jobs if _running(job)]
     total, by_tenant = len(running), Counter(job.tenant for job in running)
-    waiting = sorted(
-        (j for j in jobs if j.suspended and not j.finished and not j.queued_by_kueue),
-        key=lambda j: (j.created, j.name),
-    )
+    last_started: dict[str, float] = {}
+    for job in jobs:
+        if job.started is not None:
+            last_started[job.tenant] = max(job.started, last_started.get(job.tenant, 0.0))
+    template = context.template
+    order = StartOrder(template.max_running_per_tenant, template.priorities)
+    queues: dict[str, list[Waiting[TaskJob]]] = {}
+    for job in jobs:
+        if job.suspended and not job.finished and not job.queued_by_kueue:
+            waiting = Waiting(job.tenant, job.job_type, job.created, job.name, job)
+            queues.setdefault(job.tenant, []).append(waiting)
+    for queue in queues.values():
+        queue.sort(key=order.within_tenant, reverse=True)  # each tenant's next one last
     resumed = 0
-    for job in waiting:
-        if total >= context.template.max_running:
-            break
-        if by_tenant[job.tenant] >= context.template.max_running_per_tenant:
-            continue  # that tenant is at its limit: the next tenant's Job may go
+    while total < template.max_running:
+        heads = (queue[-1] for queue in queues.values() if queue)
+        chosen = order.pick(heads, by_tenant, last_started)
+        if chosen is None:
+            break  # every tenant with a waiting Job is at its limit
+        queues[chosen.tenant].pop()
         with kube_errors():
-            context.batch.patch_namespaced_job(job.name, namespace, RESUME)
+            context.batch.patch_namespaced_job(chosen.name, namespace, RESUME)
         total, resumed = total + 1, resumed + 1
-        by_tenant[job.tenant] += 1
+        by_tenant[chosen.tenant] += 1
+        last_started[chosen.tenant] = time.time()
     if resumed:
         log.info("resumed %d waiting task Job(s) in %s", resumed, namespace)
     return resumed
@@ -121,8 +139,14 @@ def _task_job(job: Any) -> TaskJob:
     return TaskJob(
         name=str(metadata.name),
         tenant=str(labels.get(LABEL_TENANT, "")),
-        created=str(metadata.creation_timestamp or ""),
+        job_type=str(labels.get(LABEL_TYPE, "")),
+        created=_epoch(metadata.creation_timestamp) or 0.0,
+        started=_epoch(status.start_time if status else None),
         suspended=bool(spec.suspend) if spec else False,
         finished=finished,
         queued_by_kueue=KUEUE_QUEUE_LABEL in labels,
     )
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()

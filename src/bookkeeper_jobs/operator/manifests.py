@@ -119,6 +119,9 @@ class JobTemplateConfig(BaseModel):
     max_running_per_tenant: int = Field(default=20, ge=1)
     """Task Jobs of one tenant running at once, so one tenant's burst cannot starve others."""
 
+    priorities: dict[str, int] = Field(default_factory=dict)
+    """Resume order among one tenant's waiting Jobs by job type, higher first."""
+
     kueue_queue: str | None = Field(default=None, max_length=63)
     """A Kueue LocalQueue: Jobs are created suspended with its ``kueue.x-k8s.io/queue-name``
     label and Kueue admits them by quota (the two limits above then do not apply)."""
@@ -140,6 +143,7 @@ class JobTemplateConfig(BaseModel):
         derived: dict[str, Any] = {
             "max_running": settings.max_running_jobs,
             "max_running_per_tenant": settings.max_running_jobs_per_tenant,
+            "priorities": settings.job_type_priorities,
             "kueue_queue": settings.kueue_queue_name or None,
             "backoff_limit": settings.job_max_attempts - 1,
             "active_deadline_seconds": math.ceil(settings.job_timeout * settings.job_max_attempts),

@@ -15,6 +15,7 @@ from bookkeeper_jobs.api.store.local_lifecycle import JobLifecycle, Lease
 from bookkeeper_jobs.errors import InvalidCursorError
 from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase, UploadAndCategorizeSpec
 from bookkeeper_jobs.lifecycle import Cancel, Complete, Progress, RetryPolicy
+from bookkeeper_jobs.start_order import StartOrder
 
 
 def make(tmp_path: Path, deleted: list[str] | None = None) -> tuple[LocalJobStore, JobLifecycle]:
@@ -148,3 +149,54 @@ def test_a_requested_cancel_shows_in_the_lease(tmp_path: Path) -> None:
     assert claim is not None
     store.cancel(job_id)
     assert lifecycle.renew_lease(job_id, claim.attempt, 10) is Lease.CANCEL_REQUESTED
+
+
+def test_another_tenants_new_job_is_claimed_before_a_backlog(tmp_path: Path) -> None:
+    """Tenant t1 queued 200 jobs and runs one; t2's job, submitted last, is the next claim
+    (first come, first served would make it wait for all 200)."""
+    store, lifecycle = make(tmp_path)
+    for _ in range(200):
+        store.submit(CategorizeSpec(company_id="c1", tenant_id="t1"))
+    newcomer = store.submit(CategorizeSpec(company_id="c2", tenant_id="t2")).job.id
+    first = lifecycle.claim_next("w1", 10)
+    assert first is not None and first.job.tenant_id == "t1"  # the oldest job, t1 ran none
+
+    second = lifecycle.claim_next("w2", 10)
+
+    assert second is not None and second.job.id == newcomer
+
+
+def test_a_tenant_at_its_limit_leaves_the_workers_to_others(tmp_path: Path) -> None:
+    store = LocalJobStore(tmp_path / "jobs.db")
+    order = StartOrder(per_tenant_limit=1, priorities={"upload-and-categorize": 5})
+    lifecycle = JobLifecycle(store.db, RetryPolicy(), order)
+    store.submit(CategorizeSpec(company_id="c1", tenant_id="t1"))
+    urgent = store.submit(
+        UploadAndCategorizeSpec(
+            company_id="c1", tenant_id="t1", artifact_id="a" * 32, filename="june.csv"
+        )
+    ).job.id
+    first = lifecycle.claim_next("w1", 10)
+    assert first is not None and first.job.id == urgent  # priority within the tenant
+
+    assert lifecycle.claim_next("w2", 10) is None  # t1 is at its limit of 1
+    other = store.submit(CategorizeSpec(company_id="c2", tenant_id="t2")).job.id
+    claim = lifecycle.claim_next("w2", 10)
+    assert claim is not None and claim.job.id == other
+
+
+def test_one_worker_alternates_between_a_backlog_and_another_tenants_jobs(
+    tmp_path: Path,
+) -> None:
+    """With a single worker nobody is running between claims: the tenant that started a job
+    least recently goes next, so t2's two jobs interleave with t1's backlog."""
+    store, lifecycle = make(tmp_path)
+    for _ in range(5):
+        store.submit(CategorizeSpec(company_id="c1", tenant_id="t1"))
+    for _ in range(2):
+        store.submit(CategorizeSpec(company_id="c2", tenant_id="t2"))
+    order = []
+    while (claim := lifecycle.claim_next("w1", 10)) is not None:
+        order.append(claim.job.tenant_id)
+        lifecycle.record(claim.job.id, Complete(attempt=claim.attempt, result={}))
+    assert order == ["t1", "t2", "t1", "t2", "t1", "t1", "t1"]

@@ -73,6 +73,12 @@ DROP INDEX IF EXISTS jobs_by_company;
 CREATE INDEX IF NOT EXISTS jobs_by_tenant_company
     ON jobs (tenant_id, company_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS jobs_by_phase ON jobs (phase, not_before);
+CREATE INDEX IF NOT EXISTS jobs_waiting
+    ON jobs (tenant_id, type, created_at, id) WHERE phase = 'pending';
+CREATE TABLE IF NOT EXISTS tenant_starts (
+    tenant_id TEXT PRIMARY KEY,
+    last_started REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS readiness_probe (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     checked_at REAL NOT NULL

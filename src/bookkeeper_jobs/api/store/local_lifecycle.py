@@ -8,6 +8,7 @@ read. Events from a worker carry its attempt number, so a worker that lost its j
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -20,6 +21,7 @@ from bookkeeper_jobs.api.store.local import (
 )
 from bookkeeper_jobs.jobs import Job, JobStatus, utcnow
 from bookkeeper_jobs.lifecycle import Cancel, Event, Retry, RetryPolicy, Start
+from bookkeeper_jobs.start_order import StartOrder, Waiting
 
 WORKER_LOST = "the worker running this job stopped (crash or restart)"
 
@@ -36,27 +38,70 @@ class Claim:
     attempt: int
 
 
+# The waiting jobs' (tenant, type) pairs, one index seek each (a skip scan of
+# ``jobs_waiting``), and each pair's oldest due job: the cost of a claim grows with the
+# pairs, not with the jobs queued.
+NEXT_PAIR = (
+    "SELECT tenant_id, type FROM jobs INDEXED BY jobs_waiting"
+    " WHERE phase = 'pending' AND (tenant_id, type) > (?, ?)"
+    " ORDER BY tenant_id, type LIMIT 1"
+)
+OLDEST_DUE = (
+    "SELECT id, created_at FROM jobs INDEXED BY jobs_waiting"
+    " WHERE phase = 'pending' AND tenant_id = ? AND type = ?"
+    " AND cancel_requested = 0 AND not_before <= ? ORDER BY created_at, id LIMIT 1"
+)
+LAST_STARTED = "SELECT tenant_id, last_started FROM tenant_starts WHERE tenant_id IN"
+RECORD_START = (
+    "INSERT INTO tenant_starts (tenant_id, last_started) VALUES (?, ?)"
+    " ON CONFLICT (tenant_id) DO UPDATE SET last_started = excluded.last_started"
+)
+RUNNING_BY_TENANT = "SELECT tenant_id, COUNT(*) AS n FROM jobs WHERE phase = 'running' GROUP BY 1"
+
+
 class JobLifecycle:
-    def __init__(self, db: SQLiteDatabase, policy: RetryPolicy) -> None:
+    def __init__(
+        self, db: SQLiteDatabase, policy: RetryPolicy, order: StartOrder | None = None
+    ) -> None:
         self.db = db
         self.policy = policy
+        self.order = order or StartOrder(per_tenant_limit=1_000_000)
 
     def claim_next(self, worker_id: str, lease_seconds: float) -> Claim | None:
-        """Start the oldest due pending job, atomically: two workers never claim one job."""
+        """Start the next due pending job in :class:`StartOrder` (fair across tenants),
+        atomically: two workers never claim one job."""
         now = utcnow()
         with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT * FROM jobs WHERE phase = 'pending' AND cancel_requested = 0"
-                " AND not_before <= ? ORDER BY created_at, id LIMIT 1",
-                (to_epoch(now),),
-            ).fetchone()
-            if row is None:
+            chosen = self._next_to_start(conn, to_epoch(now))
+            if chosen is None:
                 return None
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (chosen,)).fetchone()
             lease = {"worker_id": worker_id, "lease_expires_at": to_epoch(now) + lease_seconds}
             status = apply_event(conn, row_to_job(row), Start(), now, **lease)
+            conn.execute(RECORD_START, (row["tenant_id"], to_epoch(now)))
         assert status is not None, "a pending job read under the write lock can start"
-        claimed = self._get(row["id"])
+        claimed = self._get(chosen)
         return Claim(job=claimed, attempt=status.attempts)
+
+    def _next_to_start(self, conn: sqlite3.Connection, now: float) -> str | None:
+        running = {row["tenant_id"]: int(row["n"]) for row in conn.execute(RUNNING_BY_TENANT)}
+        candidates: list[Waiting[str]] = []
+        tenant, job_type = "", ""
+        while (pair := conn.execute(NEXT_PAIR, (tenant, job_type)).fetchone()) is not None:
+            tenant, job_type = pair["tenant_id"], pair["type"]
+            due = conn.execute(OLDEST_DUE, (tenant, job_type, now)).fetchone()
+            if due is not None:
+                candidates.append(
+                    Waiting(tenant, job_type, due["created_at"], due["id"], due["id"])
+                )
+        tenants = sorted({c.tenant for c in candidates})
+        marks = ", ".join("?" * len(tenants))
+        last_started = {
+            row["tenant_id"]: row["last_started"]
+            for row in conn.execute(f"{LAST_STARTED} ({marks})", tenants)
+        }
+        chosen = self.order.pick(candidates, running, last_started)
+        return None if chosen is None else chosen.item
 
     def renew_lease(self, job_id: str, attempt: int, lease_seconds: float) -> Lease:
         """Extend the lease of a running attempt. ``LOST`` means the attempt is no longer
