@@ -16,15 +16,20 @@ import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from bookkeeper_jobs.api.store.group_commit import GroupCommit
 from bookkeeper_jobs.api.store.protocol import (
     JobPage,
+    JobStamp,
+    StampPage,
     Submission,
     cursor_position,
     decode_cursor,
@@ -217,6 +222,14 @@ def storage_errors() -> Iterator[None]:
         raise StorageError(f"the job store cannot be written: {exc}", full=full) from exc
 
 
+@dataclass(frozen=True)
+class _Submit:
+    spec: JobSpec
+    idempotency_key: str | None
+    request_fingerprint: str | None
+    now: datetime
+
+
 class LocalJobStore:
     """The API-facing half of the embedded backend (the worker-facing half is
     :class:`~bookkeeper_jobs.api.store.local_lifecycle.JobLifecycle`)."""
@@ -235,6 +248,9 @@ class LocalJobStore:
         self.db = SQLiteDatabase(path, synchronous="FULL")
         self._delete_artifact = delete_artifact
         self._on_submitted = on_submitted
+        self._submissions = GroupCommit(
+            self.db, self._insert, refused=(IdempotencyConflictError,), committed=self._committed
+        )
 
     def submit(
         self,
@@ -243,35 +259,49 @@ class LocalJobStore:
         idempotency_key: str | None = None,
         request_fingerprint: str | None = None,
     ) -> Submission:
-        now = utcnow()
-        job_id = new_job_id()
-        with self.db.transaction() as conn:
-            if idempotency_key is not None:
-                earlier = conn.execute(
-                    "SELECT * FROM jobs WHERE tenant_id = ? AND idempotency_key = ?",
-                    (spec.tenant_id, idempotency_key),
-                ).fetchone()
-                if earlier is not None:
-                    if earlier["request_fingerprint"] != request_fingerprint:
-                        raise IdempotencyConflictError(idempotency_key)
-                    return Submission(job=row_to_job(earlier), created=False)
-            values = {
-                **status_columns(initial_status(now)),
-                "id": job_id,
-                "tenant_id": spec.tenant_id,
-                "company_id": spec.company_id,
-                "type": spec.type,
-                "spec": spec.model_dump_json(),
-                "artifact_id": getattr(spec, "artifact_id", None),
-                "idempotency_key": idempotency_key,
-                "request_fingerprint": request_fingerprint,
-            }
-            conn.execute(
-                f"INSERT INTO jobs ({', '.join(values)}) VALUES (:{', :'.join(values)})", values
-            )
-        job = self.get(job_id)
-        assert job is not None
-        self._on_submitted()  # after the read: the answer says pending, as it was created
+        return self.submit_later(spec, idempotency_key, request_fingerprint).result()
+
+    def submit_later(
+        self, spec: JobSpec, idempotency_key: str | None, request_fingerprint: str | None
+    ) -> Future[Submission]:
+        """:meth:`submit` as a future, resolved once committed (with the submissions that
+        arrived meanwhile: ``group_commit.py``); the API awaits it without a thread."""
+        return self._submissions.submit(
+            _Submit(spec, idempotency_key, request_fingerprint, utcnow())
+        )
+
+    def _committed(self, submissions: list[Submission]) -> None:
+        if any(submission.created for submission in submissions):
+            self._on_submitted()
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, submit: _Submit) -> Submission:
+        spec, key = submit.spec, submit.idempotency_key
+        if key is not None:
+            earlier = conn.execute(
+                "SELECT * FROM jobs WHERE tenant_id = ? AND idempotency_key = ?",
+                (spec.tenant_id, key),
+            ).fetchone()
+            if earlier is not None:
+                if earlier["request_fingerprint"] != submit.request_fingerprint:
+                    raise IdempotencyConflictError(key)
+                return Submission(job=row_to_job(earlier), created=False)
+        status = initial_status(submit.now)
+        values: dict[str, Any] = {
+            **status_columns(status),
+            "id": new_job_id(),
+            "tenant_id": spec.tenant_id,
+            "company_id": spec.company_id,
+            "type": spec.type,
+            "spec": spec.model_dump_json(),
+            "artifact_id": getattr(spec, "artifact_id", None),
+            "idempotency_key": key,
+            "request_fingerprint": submit.request_fingerprint,
+        }
+        conn.execute(
+            f"INSERT INTO jobs ({', '.join(values)}) VALUES (:{', :'.join(values)})", values
+        )
+        job = Job(id=values["id"], spec=spec, status=status, version=1)
         return Submission(job=job, created=True)
 
     def counts(self) -> dict[tuple[str, str], int]:
@@ -282,10 +312,35 @@ class LocalJobStore:
         row = self.db.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return None if row is None else row_to_job(row)
 
+    def stamp(self, job_id: str) -> JobStamp | None:
+        row = self.db.fetch_one(
+            "SELECT id, tenant_id, company_id, version FROM jobs WHERE id = ?", (job_id,)
+        )
+        return None if row is None else JobStamp(*row)
+
     def list_company(
         self, tenant_id: str, company_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> JobPage:
-        sql = "SELECT * FROM jobs WHERE tenant_id = ? AND company_id = ?"
+        rows = self._company_page("*", tenant_id, company_id, limit, cursor)
+        jobs = [row_to_job(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(jobs[-1].id) if more else None
+        return JobPage(jobs=jobs, next_cursor=next_cursor)
+
+    def list_company_stamps(
+        self, tenant_id: str, company_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> StampPage:
+        columns = "id, tenant_id, company_id, version"
+        rows = self._company_page(columns, tenant_id, company_id, limit, cursor)
+        stamps = [JobStamp(*row) for row in rows[:limit]]
+        next_cursor = encode_cursor(stamps[-1].id) if len(rows) > limit else None
+        return StampPage(stamps=stamps, next_cursor=next_cursor)
+
+    def _company_page(
+        self, columns: str, tenant_id: str, company_id: str, limit: int, cursor: str | None
+    ) -> list[sqlite3.Row]:
+        """One page of the company's jobs, newest first, and the first row of the next."""
+        sql = f"SELECT {columns} FROM jobs WHERE tenant_id = ? AND company_id = ?"
         params: list[object] = [tenant_id, company_id]
         if cursor is not None:
             created, after_id = cursor_position(
@@ -294,11 +349,7 @@ class LocalJobStore:
             sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
             params += [to_epoch(created), to_epoch(created), after_id]
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        rows = self.db.query(sql, (*params, limit + 1))
-        jobs = [row_to_job(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(jobs[-1].id) if more else None
-        return JobPage(jobs=jobs, next_cursor=next_cursor)
+        return self.db.query(sql, (*params, limit + 1))
 
     def cancel(self, job_id: str) -> Job:
         now = utcnow()

@@ -11,9 +11,10 @@ import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeGuard, runtime_checkable
 
 from bookkeeper_jobs.errors import InvalidCursorError
 from bookkeeper_jobs.jobs import Job, JobSpec
@@ -29,6 +30,23 @@ class Submission:
 @dataclass(frozen=True)
 class JobPage:
     jobs: list[Job]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class JobStamp:
+    """Who a job belongs to and which version of it is stored: enough to authorise a read and
+    to answer its ETag without parsing the job."""
+
+    id: str
+    tenant_id: str
+    company_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class StampPage:
+    stamps: list[JobStamp]
     next_cursor: str | None
 
 
@@ -67,6 +85,51 @@ class JobStore(Protocol):
 
     def counts(self) -> dict[tuple[str, str], int]:
         """How many jobs there are of each ``(type, phase)`` (for ``/metrics``)."""
+
+
+@runtime_checkable
+class StampedReads(Protocol):
+    """What a store offers for the polling fast path (``api/polling.py``), besides
+    :class:`JobStore`: stamps, read without parsing a job."""
+
+    def stamp(self, job_id: str) -> JobStamp | None: ...
+
+    def list_company_stamps(
+        self, tenant_id: str, company_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> StampPage:
+        """The stamps of the page :meth:`JobStore.list_company` answers (same order, same
+        cursor rules)."""
+
+
+@runtime_checkable
+class QueuedSubmissions(Protocol):
+    """A store whose submissions can be awaited without a thread (the embedded store's
+    group commit); the API uses it when the store offers it."""
+
+    def submit_later(
+        self, spec: JobSpec, idempotency_key: str | None, request_fingerprint: str | None
+    ) -> Future[Submission]: ...
+
+
+_OFFERS: dict[type, tuple[bool, bool]] = {}
+"""Per store class: whether it offers StampedReads, QueuedSubmissions (a protocol's
+``isinstance`` inspects the class's members on every call: too slow for every request)."""
+
+
+def _offers(store: object) -> tuple[bool, bool]:
+    offers = _OFFERS.get(type(store))
+    if offers is None:
+        offers = (isinstance(store, StampedReads), isinstance(store, QueuedSubmissions))
+        _OFFERS[type(store)] = offers
+    return offers
+
+
+def has_stamped_reads(store: object) -> TypeGuard[StampedReads]:
+    return _offers(store)[0]
+
+
+def queues_submissions(store: object) -> TypeGuard[QueuedSubmissions]:
+    return _offers(store)[1]
 
 
 async def follow_changes(
