@@ -19,9 +19,11 @@ from bookkeeper_jobs.api.dashboard import install_dashboard
 from bookkeeper_jobs.api.deps import Services
 from bookkeeper_jobs.api.docs import install_offline_docs
 from bookkeeper_jobs.api.ledger_gate import LedgerGate
-from bookkeeper_jobs.api.metrics import ApiMetrics, metrics_router
+from bookkeeper_jobs.api.metrics import ApiMetrics, ResponseCounter, metrics_router
 from bookkeeper_jobs.api.openapi import typed_openapi
+from bookkeeper_jobs.api.polling import PollingFastPath
 from bookkeeper_jobs.api.problems import install_problem_handlers
+from bookkeeper_jobs.api.quick_submit import QuickSubmit
 from bookkeeper_jobs.api.routes import (
     health,
     jobs,
@@ -124,6 +126,16 @@ def create_app(
     install_offline_docs(app)
     install_dashboard(app)
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)
+
+    # Status polls and ordinary JSON submissions skip what FastAPI does per request (the
+    # routes answer everything else); every response is counted.
+    def current_services() -> Services | None:
+        return getattr(app.state, "services", None)
+
+    app.add_middleware(PollingFastPath, services=current_services)
+    max_body = settings.max_upload_bytes + MULTIPART_OVERHEAD
+    app.add_middleware(QuickSubmit, services=current_services, max_body=max_body)
+    app.add_middleware(ResponseCounter, counts=metrics.responses)
     app.add_exception_handler(StorageError, storage_unavailable)
     app.add_exception_handler(Exception, internal_error)
     install_problem_handlers(app)

@@ -7,7 +7,10 @@
   BookkeepingJob's create);
 - ``bkjobs_watch_cache_objects``, ``bkjobs_watch_cache_relists_total`` and
   ``bkjobs_watch_cache_synced`` (cluster mode);
-- ``bkjobs_workers_alive`` (embedded mode).
+- ``bkjobs_workers_alive`` (embedded mode);
+- ``bkjobs_http_responses_total{method,status}``: every response this replica sent, counted
+  in a plain dict by :class:`ResponseCounter` and read at each scrape (what the access log,
+  off by default, would have said, without a line per status poll).
 
 One registry per app, so several apps in one process (tests) never share series.
 """
@@ -21,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
 from bookkeeper_jobs.api.store.protocol import JobStore
@@ -29,9 +33,14 @@ from bookkeeper_jobs.api.worker_pool import WorkerPool
 SUBMIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.responses: dict[tuple[str, int], int] = {}
+        """Responses by (method, status), counted by :class:`ResponseCounter`."""
         self.submitted = Counter(
             "bkjobs_jobs_submitted",
             "Jobs this API replica accepted (202), by type.",
@@ -52,6 +61,7 @@ class ApiMetrics:
         """Report the store's jobs and the workers at each scrape (read through the getters:
         both only exist once the app's lifespan has built them)."""
         self.registry.register(StateCollector(store, workers))
+        self.registry.register(ResponseCollector(self.responses))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -83,6 +93,48 @@ class StateCollector(Collector):
             yield GaugeMetricFamily(
                 "bkjobs_workers_alive", "Embedded worker processes alive.", value=pool.alive()
             )
+
+
+class ResponseCounter:
+    """Counts each response by method (other methods as ``OTHER``) and status. Incremented on
+    the event loop only; a scrape reads a copy."""
+
+    def __init__(self, app: ASGIApp, counts: dict[tuple[str, int], int]) -> None:
+        self.app = app
+        self.counts = counts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"] if scope["method"] in METHODS else "OTHER"
+        counts = self.counts
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                key = (method, message["status"])
+                counts[key] = counts.get(key, 0) + 1
+            await send(message)
+
+        await self.app(scope, receive, counted)
+
+
+class ResponseCollector(Collector):
+    def __init__(self, counts: dict[tuple[str, int], int]) -> None:
+        self._counts = counts
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "bkjobs_http_responses",
+            "HTTP responses sent, by request method and status code.",
+            labels=["method", "status"],
+        )
+        for (method, status), count in sorted(self._counts.copy().items()):
+            family.add_metric([method, str(status)], count)
+        yield family
 
 
 def _cache_metrics(store: KubernetesJobStore) -> Iterator[Metric]:
