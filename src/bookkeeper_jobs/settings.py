@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     """Largest accepted upload (20 MiB by default, about 300,000 statement rows)."""
 
+    access_log: bool = False
+    """A line per request on the server's log (uvicorn's access log). Off by default: status
+    polls are most of the requests and the line slows them measurably (``bench/README.md``
+    has the figure); ``/metrics`` counts every response by method and status instead
+    (``bkjobs_http_responses_total``), and errors are logged either way."""
+
     artifacts_backend: Literal["directory", "s3"] = "directory"
     """Where uploads, receipt files, export files, error reports and cached models are kept:
     ``directory`` (``<data_dir>/artifacts``; a ReadWriteMany volume in a cluster) or ``s3``

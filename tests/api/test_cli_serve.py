@@ -98,3 +98,15 @@ def test_a_server_on_a_busy_port_is_refused_before_it_starts(tmp_path: Path) -> 
     # Nothing was set up: no ledger migrated, no job store opened by workers.
     assert not (data_dir / "ledger.db").exists()
     assert not (data_dir / "jobs.db").exists()
+
+
+def test_the_access_log_is_off_unless_asked_for() -> None:
+    from fastapi import FastAPI
+
+    from bookkeeper_jobs.cli import uvicorn_server
+    from bookkeeper_jobs.settings import Settings
+
+    app = FastAPI()
+    shipped = uvicorn_server(app, Settings(environment="test"), "127.0.0.1", 0)
+    asked = uvicorn_server(app, Settings(environment="test", access_log=True), "127.0.0.1", 0)
+    assert (shipped.config.access_log, asked.config.access_log) == (False, True)
