@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -311,6 +312,33 @@ def test_a_burst_runs_at_most_the_limit_and_the_rest_starts_as_jobs_end(
         wait_until(lambda: len(suspended_jobs(api)) == 2, what="one waiting Job to start")
 
 
+def test_a_burst_is_admitted_from_one_list_of_the_jobs_not_one_per_decision(
+    api: KubernetesEmulator, settings: Settings
+) -> None:
+    """Each create and each ending decides from the operator's own index of the task Jobs:
+    with a backlog of thousands, a list per decision made every decision read them all."""
+    limited = settings.model_copy(update={"max_running_jobs": 2})
+    with running_operator(api, limited):
+        names = [submit(api) for _ in range(30)]
+        wait_until(lambda: len(api.list(JOBS, NS)) == 30, what="thirty Jobs")
+        assert len(suspended_jobs(api)) == 28
+        for name in [n for n in names if job_name(n) not in suspended_jobs(api)]:
+            set_job_condition(api, name, "Complete", "Completed", "done")
+
+        wait_until(lambda: len(suspended_jobs(api)) == 26, what="two waiting Jobs to start")
+        unfinished = [j for j in api.list(JOBS, NS) if not j.get("status", {}).get("conditions")]
+        assert len([j for j in unfinished if not j["spec"].get("suspend")]) == 2
+
+    task_job_lists = [
+        path
+        for method, path in api.requests
+        if method == "GET"
+        and path.startswith(f"/apis/batch/v1/namespaces/{NS}/jobs?")
+        and "limit=" in path
+    ]
+    assert len(task_job_lists) == 1
+
+
 def test_one_tenants_burst_does_not_hold_back_another_tenant(
     api: KubernetesEmulator, settings: Settings
 ) -> None:
@@ -375,6 +403,9 @@ def test_the_operator_serves_metrics_of_created_and_finished_jobs(
     with running_operator(api, settings, health_host="127.0.0.1"):
         name = submit(api)
         wait_pending(api, name)
+        # Finished now: a fixed date becomes older than the job TTL, and the sweep then
+        # deletes the resource (and its Job) while the test scrapes.
+        finished = datetime.now(UTC).replace(microsecond=0)
         api.patch_status(
             BKJ,
             NS,
@@ -382,18 +413,15 @@ def test_the_operator_serves_metrics_of_created_and_finished_jobs(
             {
                 "phase": "complete",
                 "attempts": 2,
-                "startedAt": "2026-11-30T10:00:00Z",
-                "finishedAt": "2026-11-30T10:00:42Z",
+                "startedAt": (finished - timedelta(seconds=42)).isoformat().replace("+00:00", "Z"),
+                "finishedAt": finished.isoformat().replace("+00:00", "Z"),
             },
         )
         url = f"http://127.0.0.1:{ports[1]}/metrics"
 
         def scraped() -> str | None:
             text = httpx.get(url, timeout=2).text
-            ended = "bkjobs_operator_jobs_finished_total{" in text
-            # the gauge lists the Jobs at each scrape, and the emulator's list can trail
-            # the Job's creation under load
-            return text if ended and 'task_jobs{state="running"} 1.0' in text else None
+            return text if "bkjobs_operator_jobs_finished_total{" in text else None
 
         text = wait_until(scraped, what="the ending in the operator's metrics")
 

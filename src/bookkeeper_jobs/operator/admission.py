@@ -23,14 +23,10 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from bookkeeper_jobs.kube import kube_errors
 from bookkeeper_jobs.operator.context import OperatorContext
-from bookkeeper_jobs.operator.manifests import KUEUE_QUEUE_LABEL, TASK_LABELS
-from bookkeeper_jobs.resource import LABEL_TENANT, LABEL_TYPE
+from bookkeeper_jobs.operator.task_jobs import TaskJob, as_body
 from bookkeeper_jobs.start_order import StartOrder, Waiting
 
 log = logging.getLogger(__name__)
@@ -45,32 +41,18 @@ def deciding() -> Iterator[None]:
         yield
 
 
-SELECTOR = ",".join(f"{key}={value}" for key, value in TASK_LABELS.items())
 RESUME = {"spec": {"suspend": False}}
 
 
-@dataclass(frozen=True)
-class TaskJob:
-    name: str
-    tenant: str
-    job_type: str
-    created: float  # epoch seconds
-    started: float | None  # epoch seconds; None while suspended (the Job controller clears it)
-    suspended: bool
-    finished: bool
-    queued_by_kueue: bool
-
-
 def task_jobs(context: OperatorContext, namespace: str) -> list[TaskJob]:
-    listing = context.batch.list_namespaced_job(namespace, label_selector=SELECTOR)
-    return [_task_job(job) for job in listing.items]
+    return context.task_jobs.jobs(context.batch, namespace)
 
 
 def must_wait(context: OperatorContext, namespace: str, tenant: str) -> bool:
     """Whether a new Job of ``tenant`` must be created suspended (no room now)."""
     if context.template.kueue_queue:
         return False  # created suspended anyway; Kueue decides
-    running = [job for job in task_jobs(context, namespace) if _running(job)]
+    running = [job for job in task_jobs(context, namespace) if job.running]
     per_tenant = sum(job.tenant == tenant for job in running)
     return (
         len(running) >= context.template.max_running
@@ -88,7 +70,7 @@ def resume_waiting(context: OperatorContext, namespace: str) -> int:
 
 def _resume(context: OperatorContext, namespace: str) -> int:
     jobs = task_jobs(context, namespace)
-    running = [job for job in jobs if _running(job)]
+    running = [job for job in jobs if job.running]
     total, by_tenant = len(running), Counter(job.tenant for job in running)
     last_started: dict[str, float] = {}
     for job in jobs:
@@ -111,7 +93,8 @@ def _resume(context: OperatorContext, namespace: str) -> int:
             break  # every tenant with a waiting Job is at its limit
         queues[chosen.tenant].pop()
         with kube_errors():
-            context.batch.patch_namespaced_job(chosen.name, namespace, RESUME)
+            patched = context.batch.patch_namespaced_job(chosen.name, namespace, RESUME)
+        context.task_jobs.observe(namespace, as_body(context.batch.api_client, patched))
         total, resumed = total + 1, resumed + 1
         by_tenant[chosen.tenant] += 1
         last_started[chosen.tenant] = time.time()
@@ -125,28 +108,3 @@ def counts(context: OperatorContext, namespace: str) -> dict[str, int]:
     jobs = [job for job in task_jobs(context, namespace) if not job.finished]
     waiting = sum(job.suspended for job in jobs)
     return {"running": len(jobs) - waiting, "waiting": waiting}
-
-
-def _running(job: TaskJob) -> bool:
-    return not job.suspended and not job.finished
-
-
-def _task_job(job: Any) -> TaskJob:
-    metadata, spec, status = job.metadata, job.spec, job.status
-    labels = metadata.labels or {}
-    conditions = (status.conditions if status else None) or []
-    finished = any(c.type in ("Complete", "Failed") and c.status == "True" for c in conditions)
-    return TaskJob(
-        name=str(metadata.name),
-        tenant=str(labels.get(LABEL_TENANT, "")),
-        job_type=str(labels.get(LABEL_TYPE, "")),
-        created=_epoch(metadata.creation_timestamp) or 0.0,
-        started=_epoch(status.start_time if status else None),
-        suspended=bool(spec.suspend) if spec else False,
-        finished=finished,
-        queued_by_kueue=KUEUE_QUEUE_LABEL in labels,
-    )
-
-
-def _epoch(moment: datetime | None) -> float | None:
-    return None if moment is None else moment.timestamp()

@@ -16,6 +16,7 @@ from kubernetes import client
 from bookkeeper_jobs.artifacts import ArtifactStore, artifact_store
 from bookkeeper_jobs.operator.manifests import JobTemplateConfig
 from bookkeeper_jobs.operator.metrics import OperatorMetrics
+from bookkeeper_jobs.operator.task_jobs import TaskJobIndex
 from bookkeeper_jobs.settings import Settings
 
 DEFAULT_TASK_IMAGE = "bookkeeper-jobs:latest"
@@ -33,6 +34,8 @@ class OperatorContext:
     priority: int | None = None
     """The kopf peering priority ``run_operator`` gave this operator; ``None`` standalone."""
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    task_jobs: TaskJobIndex = field(default_factory=TaskJobIndex)
+    """The namespace's task Jobs, for admission (``task_jobs.py``)."""
 
 
 def job_template(settings: Settings) -> JobTemplateConfig:

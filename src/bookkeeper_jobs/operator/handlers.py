@@ -96,10 +96,15 @@ def report_success(body: kopf.Body, status: kopf.Status, **_: Any) -> None:
 def watch_job(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     deleted = event.get("type") == "DELETED"
     context = context_of(memo)
+    namespace = body["metadata"]["namespace"]
+    if deleted:
+        context.task_jobs.forget(namespace, body["metadata"]["name"])
+    else:
+        context.task_jobs.observe(namespace, body)
     post(reconcile.reflect_job(context, body, deleted))
     if deleted or reconcile.job_ending(body, deleted=False) is not None:
         # A task Job ended or went: room for one that waits (operator/admission.py).
-        admission.resume_waiting(context, body["metadata"]["namespace"])
+        admission.resume_waiting(context, namespace)
 
 
 def post(outcome: Outcome | None) -> None:

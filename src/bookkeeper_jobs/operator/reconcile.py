@@ -31,6 +31,7 @@ from bookkeeper_jobs.lifecycle import Cancel, Event, GiveUp, Lost, TimeOut
 from bookkeeper_jobs.operator import admission
 from bookkeeper_jobs.operator.context import OperatorContext
 from bookkeeper_jobs.operator.manifests import build_job_manifest, job_name
+from bookkeeper_jobs.operator.task_jobs import as_body
 from bookkeeper_jobs.resource import (
     API_VERSION,
     KIND,
@@ -111,7 +112,7 @@ def create_job(
     try:
         with kube_errors():
             # The client serialises a plain dict as it is (its type hints ask for a V1Job).
-            context.batch.create_namespaced_job(namespace, cast(Any, manifest))
+            created = context.batch.create_namespaced_job(namespace, cast(Any, manifest))
     except ResourceInvalidError as exc:
         raise kopf.PermanentError(f"the API server refused the Job: {exc}") from exc
     except ResourceConflictError:
@@ -119,6 +120,7 @@ def create_job(
     except KubernetesApiError as exc:
         raise kopf.TemporaryError(f"creating the Job failed: {exc}", RETRY_DELAY) from exc
     else:
+        context.task_jobs.observe(namespace, as_body(context.batch.api_client, created))
         return True
     existing = context.batch.read_namespaced_job(manifest["metadata"]["name"], namespace)
     owners = (existing.metadata.owner_references if existing.metadata else None) or []

@@ -1,0 +1,155 @@
+"""The namespace's task Jobs as the operator last saw them, for admission (``admission.py``)
+and the metrics gauge.
+
+Listed once (in pages), then kept current by the Job events kopf delivers (``watch_job``)
+and by the operator's own creates and resumes, recorded from the API server's answers so a
+burst is counted right before its events arrive. Each decision used to list every task Job:
+with 10,000 queued, each create and each ending read 10,000 Jobs (``bench/fairness.py``).
+An entry is replaced only by a newer ``resourceVersion`` of its Job, so an event handled
+late never undoes a later create or resume. The index is listed again when older than
+:data:`MAX_AGE_SECONDS` (deletions missed while a watch was down, or while this operator
+stood by for a peer, cannot linger).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from kubernetes import client
+
+from bookkeeper_jobs.kube import kube_errors
+from bookkeeper_jobs.operator.manifests import KUEUE_QUEUE_LABEL, TASK_LABELS
+from bookkeeper_jobs.resource import LABEL_TENANT, LABEL_TYPE
+
+SELECTOR = ",".join(f"{key}={value}" for key, value in TASK_LABELS.items())
+MAX_AGE_SECONDS = 60.0
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class TaskJob:
+    name: str
+    tenant: str
+    job_type: str
+    created: float  # epoch seconds
+    started: float | None  # epoch seconds; None while suspended (the Job controller clears it)
+    suspended: bool
+    finished: bool
+    queued_by_kueue: bool
+    version: int  # metadata.resourceVersion (0 when not a number)
+
+    @property
+    def running(self) -> bool:
+        return not self.suspended and not self.finished
+
+
+def is_task_job(body: Mapping[str, Any]) -> bool:
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in TASK_LABELS.items())
+
+
+def task_job(body: Mapping[str, Any]) -> TaskJob:
+    """A Job as the API server serialises it (a watch event's object, a list item)."""
+    metadata = body.get("metadata") or {}
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    labels = metadata.get("labels") or {}
+    conditions = status.get("conditions") or []
+    finished = any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
+    )
+    version = str(metadata.get("resourceVersion") or "")
+    return TaskJob(
+        name=str(metadata.get("name", "")),
+        tenant=str(labels.get(LABEL_TENANT, "")),
+        job_type=str(labels.get(LABEL_TYPE, "")),
+        created=_epoch(metadata.get("creationTimestamp")) or 0.0,
+        started=_epoch(status.get("startTime")),
+        suspended=bool(spec.get("suspend")),
+        finished=finished,
+        queued_by_kueue=KUEUE_QUEUE_LABEL in labels,
+        version=int(version) if version.isdigit() else 0,
+    )
+
+
+def _epoch(moment: object) -> float | None:
+    if isinstance(moment, datetime):
+        return moment.timestamp()
+    if isinstance(moment, str) and moment:
+        return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+    return None
+
+
+def as_body(api_client: client.ApiClient, job: Any) -> dict[str, Any]:
+    """A client model (what ``create``/``patch`` return) as the API server's JSON."""
+    return dict(cast(Any, api_client).sanitize_for_serialization(job))
+
+
+class TaskJobIndex:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, dict[str, TaskJob]] = {}
+        self._listed_at: dict[str, float] = {}
+        self._clock = clock
+
+    def jobs(self, batch: client.BatchV1Api, namespace: str) -> list[TaskJob]:
+        """The namespace's task Jobs (listed first when never listed or too long ago)."""
+        with self._lock:
+            listed_at = self._listed_at.get(namespace)
+            if listed_at is not None and self._clock() - listed_at < MAX_AGE_SECONDS:
+                return list(self._jobs.get(namespace, {}).values())
+        listed, snapshot = _list(batch, namespace)
+        with self._lock:
+            fresh = {job.name: job for job in listed}
+            for name, job in self._jobs.get(namespace, {}).items():
+                # recorded from events or answers newer than what the list read
+                if job.version > (fresh[name].version if name in fresh else snapshot):
+                    fresh[name] = job
+            self._jobs[namespace] = fresh
+            self._listed_at[namespace] = self._clock()
+            return list(fresh.values())
+
+    def observe(self, namespace: str, body: Mapping[str, Any]) -> None:
+        """A Job as an event, a create or a patch returned it."""
+        if not is_task_job(body):
+            return
+        job = task_job(body)
+        with self._lock:
+            jobs = self._jobs.setdefault(namespace, {})
+            known = jobs.get(job.name)
+            if known is None or job.version >= known.version:
+                jobs[job.name] = job
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The Job was deleted."""
+        with self._lock:
+            self._jobs.get(namespace, {}).pop(name, None)
+
+
+def _list(batch: client.BatchV1Api, namespace: str) -> tuple[list[TaskJob], int]:
+    """Every task Job of the namespace, read in pages as plain JSON (the client's models cost
+    about ten times as much to build), and the list's resourceVersion."""
+    found: list[TaskJob] = []
+    token: str | None = None
+    snapshot = 0
+    while True:
+        options: dict[str, Any] = {"label_selector": SELECTOR, "limit": PAGE}
+        if token:
+            options["_continue"] = token
+        with kube_errors():
+            answer = cast(Any, batch).list_namespaced_job(
+                namespace, _preload_content=False, **options
+            )
+        page = json.loads(answer.data)
+        found += [task_job(item) for item in page.get("items") or []]
+        metadata = page.get("metadata") or {}
+        version = str(metadata.get("resourceVersion") or "")
+        snapshot = snapshot or (int(version) if version.isdigit() else 0)
+        token = metadata.get("continue")
+        if not token:
+            return found, snapshot

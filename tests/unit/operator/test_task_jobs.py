@@ -1,0 +1,102 @@
+"""The operator's index of task Jobs: what it keeps when events, its own answers and lists
+arrive out of order (the operator-level behaviour is in tests/k8s/test_operator.py)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any, cast
+
+from kubernetes import client
+
+from bookkeeper_jobs.operator.manifests import TASK_LABELS
+from bookkeeper_jobs.operator.task_jobs import MAX_AGE_SECONDS, TaskJobIndex
+from bookkeeper_jobs.resource import LABEL_TENANT
+
+NS = "default"
+
+
+def job(name: str, version: int, *, suspend: bool = False, done: bool = False) -> dict[str, Any]:
+    conditions = [{"type": "Complete", "status": "True"}] if done else []
+    return {
+        "metadata": {
+            "name": name,
+            "resourceVersion": str(version),
+            "creationTimestamp": "2026-11-30T10:00:00Z",
+            "labels": {**TASK_LABELS, LABEL_TENANT: "t1"},
+        },
+        "spec": {"suspend": suspend},
+        "status": {"conditions": conditions},
+    }
+
+
+class Lister:
+    """``list_namespaced_job(..., _preload_content=False)`` as the API server answers it."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.version = 0
+        self.calls = 0
+
+    def list_namespaced_job(self, namespace: str, **_: Any) -> SimpleNamespace:
+        self.calls += 1
+        page = {"metadata": {"resourceVersion": str(self.version)}, "items": self.items}
+        return SimpleNamespace(data=json.dumps(page).encode())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def batch_of(lister: Lister) -> client.BatchV1Api:
+    return cast(client.BatchV1Api, lister)
+
+
+def suspended(index: TaskJobIndex, lister: Lister) -> dict[str, bool]:
+    return {j.name: j.suspended for j in index.jobs(batch_of(lister), NS)}
+
+
+def test_the_jobs_are_listed_once_then_kept_by_events_and_answers() -> None:
+    lister, clock = Lister(), Clock()
+    lister.items, lister.version = [job("a", 5, suspend=True)], 5
+    index = TaskJobIndex(clock)
+    assert suspended(index, lister) == {"a": True}
+
+    index.observe(NS, job("b", 7))  # created by this operator: the API server's answer
+    index.observe(NS, job("a", 8))  # resumed
+    index.forget(NS, "b")
+
+    assert suspended(index, lister) == {"a": False}
+    assert lister.calls == 1
+
+
+def test_a_late_event_never_undoes_a_newer_resume() -> None:
+    lister, index = Lister(), TaskJobIndex(Clock())
+    index.observe(NS, job("a", 9))  # the resume's answer
+    index.observe(NS, job("a", 6, suspend=True))  # the creation's event, handled late
+    assert suspended(index, lister) == {"a": False}
+
+
+def test_a_relist_drops_deleted_jobs_and_keeps_what_came_after_it() -> None:
+    lister, clock = Lister(), Clock()
+    lister.items, lister.version = [job("gone", 3), job("kept", 4)], 10
+    index = TaskJobIndex(clock)
+    index.jobs(batch_of(lister), NS)
+    lister.items, lister.version = [job("kept", 4)], 20  # "gone" deleted, its event missed
+    index.observe(NS, job("newer", 21))  # created after the next list was read
+
+    clock.now += MAX_AGE_SECONDS
+    assert suspended(index, lister) == {"kept": False, "newer": False}
+    assert lister.calls == 2
+
+
+def test_jobs_that_are_not_task_jobs_are_not_counted() -> None:
+    lister, index = Lister(), TaskJobIndex(Clock())
+    other = job("migrations", 3)
+    other["metadata"]["labels"] = {"app": "something-else"}
+    index.observe(NS, other)
+    assert suspended(index, lister) == {}
