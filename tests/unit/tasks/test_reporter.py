@@ -1,4 +1,6 @@
-"""The coalescing reporter: at most about one write a second, every whole percent, the last."""
+"""The coalescing reporter: each whole percent a short job reaches, a fast job's percents at
+most twice a second after a burst, other changes every few seconds, always the last: a
+bounded number of status writes whatever the task's pace."""
 
 from __future__ import annotations
 
@@ -27,14 +29,53 @@ class FakeClock:
         return self.now
 
 
-def test_a_million_updates_become_one_write_per_whole_percent() -> None:
+def test_a_million_updates_over_100_s_become_one_write_per_whole_percent() -> None:
     sink = RecordingSink()
-    reporter = CoalescingReporter(sink, clock=FakeClock())
+    clock = FakeClock()
+    reporter = CoalescingReporter(sink, clock=clock)
     for row in range(1, 1_000_001):
+        clock.now += 0.0001
         reporter.update(row * 100 / 1_000_000, f"row {row}")
     reporter.flush()
     assert [p for p, _ in sink.writes] == list(range(101))
     assert sink.writes[-1] == (100, "row 1000000")
+
+
+def test_a_fast_job_writes_a_burst_then_at_most_twice_a_second() -> None:
+    sink = RecordingSink()
+    clock = FakeClock()
+    reporter = CoalescingReporter(sink, burst=20, clock=clock)
+    for step in range(1, 101):  # 100 percent in 2 s
+        clock.now += 0.02
+        reporter.update(step, f"step {step}")
+    reporter.flush()
+    progress = [p for p, _ in sink.writes]
+    assert progress[:21] == list(range(1, 22)), "the first write, then the burst"
+    assert progress[-1] == 100
+    assert len(progress) <= 1 + 20 + 2 / 0.5 + 1
+    assert progress == sorted(progress)
+
+
+def test_each_step_of_a_short_job_is_shown_as_it_is_reached() -> None:
+    sink = RecordingSink()
+    clock = FakeClock()
+    reporter = CoalescingReporter(sink, clock=clock)
+    steps = [(0, "Loading"), (10, "Preparing page 1"), (20, "Recognising page 1"), (80, "Matching")]
+    for percent, message in steps:  # a few tenths of a second apart
+        reporter.update(percent, message)
+        clock.now += 0.1
+    assert sink.writes == steps
+
+
+def test_a_slow_job_of_an_hour_writes_a_bounded_number_of_times() -> None:
+    sink = RecordingSink()
+    clock = FakeClock()
+    reporter = CoalescingReporter(sink, clock=clock)
+    for second in range(3600):  # the message changes every second, the percent slowly
+        clock.now += 1.0
+        reporter.update(second / 36, f"second {second}")
+    reporter.flush()
+    assert len(sink.writes) <= 100 + 3600 / 5 + 1
 
 
 def test_message_only_changes_are_written_at_most_once_per_interval() -> None:
