@@ -21,6 +21,9 @@ from bookkeeper_jobs.jobs import (
     UploadAndCategorizeSpec,
     new_job_id,
 )
+from bookkeeper_jobs.kube import load_kube_configuration
+from bookkeeper_jobs.operator import ttl
+from bookkeeper_jobs.operator.context import build_context, close_context
 from bookkeeper_jobs.operator.manifests import TASK_LABELS, job_name
 from bookkeeper_jobs.operator.reconcile import JOB_DELETED_MESSAGE, NO_RESULT
 from bookkeeper_jobs.resource import (
@@ -272,6 +275,25 @@ def test_a_job_deleted_while_the_operator_was_down_fails_its_resource(
     status = resource(api, orphan)["status"]
     assert status["error"] == JOB_DELETED_MESSAGE
     assert phase_of(api, kept) == "pending"  # its Job is there: left alone
+
+
+def test_a_resource_still_waiting_for_its_job_is_not_taken_for_an_orphan(
+    api: KubernetesEmulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst larger than the operator gets through within the orphan grace leaves
+    resources without a Job (and without a status: the operator writes it once the Job is
+    created). They are queued, not orphaned: the sweep leaves them to get their Job."""
+    monkeypatch.setattr("bookkeeper_jobs.operator.ttl.ORPHAN_GRACE_SECONDS", 0.0)
+    queued = submit(api)  # no Job and no status yet, and older than the (zero) grace
+    context = build_context(settings, load_kube_configuration(api.kubeconfig_path))
+    try:
+        assert ttl.fail_orphans(context) == 0  # the sweep, before the create reaches it
+    finally:
+        close_context(context)
+
+    with running_operator(api, settings):
+        wait_pending(api, queued)
+    assert phase_of(api, queued) == "pending"
 
 
 def test_a_ten_thousand_id_bulk_approve_keeps_kopfs_annotation_small(

@@ -147,9 +147,16 @@ def fail_orphans(context: OperatorContext, *, now: datetime | None = None) -> in
 
 
 def _unfinished_since(resource: Mapping[str, Any], before: datetime) -> bool:
-    """Not finished, not being cancelled, and created before ``before``."""
-    phase = (resource.get("status") or {}).get("phase") or JobPhase.PENDING.value
-    if JobPhase(phase).is_terminal or (resource.get("spec") or {}).get("cancelRequested"):
+    """Given its Job, not finished, not being cancelled, and created before ``before``.
+
+    The operator writes the first status right after creating the Job: a resource without
+    one never had a Job (a burst kopf has not reached yet), so it cannot be an orphan."""
+    phase = (resource.get("status") or {}).get("phase")
+    if (
+        not phase
+        or JobPhase(phase).is_terminal
+        or (resource.get("spec") or {}).get("cancelRequested")
+    ):
         return False
     created = _created(resource)
     return created is not None and created <= before
