@@ -24,12 +24,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from bookkeeper_jobs.errors import FatalTaskError
 from bookkeeper_jobs.jobs import utcnow
 from bookkeeper_jobs.ledger.accounts import DEFAULT_CHART, UNCATEGORIZED, AccountSpec
+from bookkeeper_jobs.ledger.bulk_import import ID_CHUNK, insert_rows
 from bookkeeper_jobs.ledger.engine import WRITE_OPTION, create_ledger_engine
-from bookkeeper_jobs.ledger.fingerprint import (
-    new_transaction_id,
-    to_cents,
-    transaction_fingerprint,
-)
 from bookkeeper_jobs.ledger.models import accounts, categorization_rules, companies, transactions
 from bookkeeper_jobs.ledger.quickbooks import QuickBooksBook
 from bookkeeper_jobs.ledger.receipts import ReceiptBook
@@ -37,6 +33,7 @@ from bookkeeper_jobs.ledger.records import (
     Account,
     Approval,
     ApprovalOutcome,
+    Booking,
     CategoryAssignment,
     NewTransaction,
     Rule,
@@ -44,7 +41,6 @@ from bookkeeper_jobs.ledger.records import (
     TrainingExample,
     Transaction,
     check_rule,
-    new_transaction_problem,
     rule_from_row,
     transaction_from_row,
 )
@@ -52,8 +48,6 @@ from bookkeeper_jobs.ledger.review import Review
 from bookkeeper_jobs.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-ID_CHUNK = 500
-"""Ids per ``IN (...)`` list: well under SQLite's and PostgreSQL's parameter limits."""
 
 _MIGRATION_LOCK = 7_240_417  # any constant: serializes concurrent migrations on PostgreSQL
 
@@ -166,56 +160,29 @@ class Ledger:
         *,
         import_job_id: str | None = None,
     ) -> int:
-        """Insert ``rows`` (one database transaction); already imported ones are skipped by
-        fingerprint. Returns how many were new.
+        """Insert ``rows`` uncategorized (one database transaction); already imported ones
+        are skipped by fingerprint. Returns how many were new.
 
         An already imported row that is still uncategorized is taken over by this import
         (``import_job_id``), so the import that includes it categorizes it: a re-upload
         after a failed or cancelled one finishes the job the first one left."""
-        if not rows:
-            return 0
-        now = utcnow()
-        params = [self._import_params(company_id, row, import_job_id, now) for row in rows]
-        statement = (
-            self._insert(transactions)
-            .on_conflict_do_nothing(index_elements=["company_id", "fingerprint"])
-            .returning(transactions.c.id)
-        )
-        with self._writing() as conn:
-            added = len(conn.execute(statement, params).all())
-            if import_job_id is not None and added < len(rows):
-                t = transactions.c
-                conn.execute(
-                    update(transactions)
-                    .where(
-                        t.company_id == company_id,
-                        t.fingerprint.in_([p["fingerprint"] for p in params]),
-                        t.category.is_(None),
-                        t.import_job_id.is_distinct_from(import_job_id),
-                    )
-                    .values(import_job_id=import_job_id)
-                )
-        return added
+        return sum(self.import_transactions(company_id, rows, None, import_job_id=import_job_id))
 
-    @staticmethod
-    def _import_params(
-        company_id: str, row: NewTransaction, import_job_id: str | None, now: datetime
-    ) -> dict[str, Any]:
-        problem = new_transaction_problem(row)
-        if problem is not None:
-            raise FatalTaskError(problem)
-        return {
-            "id": new_transaction_id(),
-            "company_id": company_id,
-            "date": row.date,
-            "description": row.description,
-            "amount": to_cents(row.amount),
-            "currency": row.currency.upper(),
-            "approval": "pending",
-            "fingerprint": transaction_fingerprint(company_id, row),
-            "import_job_id": import_job_id,
-            "created_at": now,
-        }
+    def import_transactions(
+        self,
+        company_id: str,
+        rows: Sequence[NewTransaction],
+        bookings: Sequence[Booking] | None,
+        *,
+        import_job_id: str | None = None,
+    ) -> list[bool]:
+        """As :meth:`add_transactions`, each new row booked to its ``bookings`` entry (or
+        uncategorized when None), written in bulk (COPY on PostgreSQL); which rows were
+        new, in order."""
+        if not rows:
+            return []
+        with self._writing() as conn:
+            return insert_rows(conn, company_id, rows, bookings, import_job_id, utcnow())
 
     # -- reading transactions ----------------------------------------------------------
 

@@ -6,7 +6,7 @@ import datetime
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Row
 
@@ -110,6 +110,18 @@ class CategoryAssignment:
     review beside it (None clears an earlier suggestion)."""
 
     transaction_id: str
+    category: str
+    confidence: float
+    source: CategorySource
+    suggested_category: str | None = None
+    suggestion_confidence: float | None = None
+
+
+class Booking(NamedTuple):
+    """The category an import books a new row to, decided before the row is written (so
+    each row is written once); like :class:`CategoryAssignment` without the id. A named
+    tuple: one is made per imported row, and it goes into the row's values as it is."""
+
     category: str
     confidence: float
     source: CategorySource

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from bookkeeper_jobs.errors import FatalTaskError
 from bookkeeper_jobs.jobs import CategorizeSpec
-from bookkeeper_jobs.ledger import CategoryAssignment, Ledger, Transaction, task_errors
+from bookkeeper_jobs.ledger import Booking, CategoryAssignment, Ledger, Transaction, task_errors
 from bookkeeper_jobs.results import CategorizedBySource, CategorizeResult, CategorizerModelInfo
 from bookkeeper_jobs.tasks.categorizer import Categorizer, Item, Prediction
 from bookkeeper_jobs.tasks.context import TaskContext
@@ -83,6 +83,12 @@ class Tally:
         self.saved += saved
         self.skipped += len(predictions) - saved
 
+    def booked(self, predictions: Sequence[Prediction]) -> None:
+        """Rows an import wrote already booked to these predictions' categories."""
+        self.total += len(predictions)
+        self.done += len(predictions)
+        self.count(predictions, len(predictions))
+
     def unknown(self, ids: Sequence[str]) -> None:
         self.unknown_count += len(ids)
         room = MAX_LISTED_IDS - len(self.unknown_ids)
@@ -100,14 +106,21 @@ def categorize_transactions(
     progress_from: float = 0,
     progress_to: float = 100,
     models: ModelCache | None = None,
+    categorizer: Categorizer | None = None,
+    tally: Tally | None = None,
 ) -> CategorizeResult:
     """Categorize the target rows of ``company_id``; progress runs from ``progress_from`` to
-    ``progress_to``. Stops early (partial counts, ``cancelled: true``) when cancelled."""
+    ``progress_to``. Stops early (partial counts, ``cancelled: true``) when cancelled.
+    ``categorizer`` is used instead of loading or training one; ``tally`` adds to what an
+    import already booked."""
     span = progress_to - progress_from
-    train_end = progress_from + span * TRAINING_SHARE
+    train_end = progress_from + (span * TRAINING_SHARE if categorizer is None else 0)
     with task_errors():
-        categorizer = trained_categorizer(ledger, company_id, reporter, progress_from, models)
-        tally = Tally(total=_total(ledger, company_id, transaction_ids, import_job_id, limit))
+        if categorizer is None:
+            categorizer = trained_categorizer(ledger, company_id, reporter, progress_from, models)
+        total = _total(ledger, company_id, transaction_ids, import_job_id, limit)
+        tally = tally or Tally(total=0)
+        tally.total += total
         reporter.update(train_end, _message(tally))
         pages = _pages(ledger, company_id, tally, transaction_ids, import_job_id, limit)
         for page in pages:
@@ -119,7 +132,7 @@ def categorize_transactions(
             reporter.update(train_end + (progress_to - train_end) * fraction, _message(tally))
     if not tally.cancelled:
         reporter.update(progress_to, _message(tally))
-    return _result(company_id, categorizer, tally)
+    return categorize_result(company_id, categorizer, tally)
 
 
 def trained_categorizer(
@@ -220,7 +233,8 @@ def _categorize_page(
 ) -> None:
     open_rows = [t for t in page if not t.locked]
     tally.skipped += len(page) - len(open_rows)
-    predictions = categorizer.predict([Item(t.description, t.amount, t.date) for t in open_rows])
+    items = [Item(t.description, t.amount, t.date) for t in open_rows]
+    predictions = categorizer.predict(items, explain=False)
     assignments = [_assignment(t, p) for t, p in zip(open_rows, predictions, strict=True)]
     saved = ledger.save_categories(company_id, assignments)
     tally.count(predictions, saved)
@@ -228,9 +242,21 @@ def _categorize_page(
 
 
 def _assignment(transaction: Transaction, prediction: Prediction) -> CategoryAssignment:
-    suggest = prediction.decision == "suggest"
+    booking = booking_of(prediction)
     return CategoryAssignment(
         transaction.id,
+        booking.category,
+        booking.confidence,
+        booking.source,
+        suggested_category=booking.suggested_category,
+        suggestion_confidence=booking.suggestion_confidence,
+    )
+
+
+def booking_of(prediction: Prediction) -> Booking:
+    """What ``prediction`` books a row to (see the module docstring)."""
+    suggest = prediction.decision == "suggest"
+    return Booking(
         prediction.booked_category,
         prediction.confidence,
         prediction.source,
@@ -243,7 +269,7 @@ def _message(tally: Tally) -> str:
     return f"Categorized {tally.done}/{tally.total} transactions"
 
 
-def _result(company_id: str, categorizer: Categorizer, tally: Tally) -> CategorizeResult:
+def categorize_result(company_id: str, categorizer: Categorizer, tally: Tally) -> CategorizeResult:
     return CategorizeResult(
         company_id=company_id,
         requested=tally.total,

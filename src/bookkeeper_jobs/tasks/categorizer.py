@@ -136,29 +136,33 @@ class Item:
 @dataclass(frozen=True)
 class CompiledRule:
     rule: Rule
-    matches_text: Callable[[str], bool]
+    matches_text: Callable[[str, str], bool]
+    """(the description, its normalized form): whether the rule's text test passes."""
 
-    def matches(self, item: Item) -> bool:
+    def matches(self, item: Item, normalized: str) -> bool:
         low, high = self.rule.min_amount, self.rule.max_amount
         if low is not None and item.amount < low:
             return False
         if high is not None and item.amount > high:
             return False
-        return self.matches_text(item.description)
+        return self.matches_text(item.description, normalized)
 
 
 def compile_rule(rule: Rule) -> CompiledRule:
     if rule.kind == "contains":
         needle = normalize_description(rule.pattern or "")
-        return CompiledRule(rule, lambda text: needle in normalize_description(text))
+        return CompiledRule(rule, lambda _text, normalized: needle in normalized)
     if rule.kind == "regex":
         pattern = re.compile(rule.pattern or "", re.IGNORECASE)
-        return CompiledRule(rule, lambda text: pattern.search(text) is not None)
-    return CompiledRule(rule, lambda _text: True)
+        return CompiledRule(rule, lambda text, _normalized: pattern.search(text) is not None)
+    return CompiledRule(rule, lambda _text, _normalized: True)
 
 
 def first_matching_rule(rules: Sequence[CompiledRule], item: Item) -> Rule | None:
-    return next((c.rule for c in rules if c.matches(item)), None)
+    if not rules:
+        return None
+    normalized = normalize_description(item.description)  # once, not once per rule
+    return next((c.rule for c in rules if c.matches(item, normalized)), None)
 
 
 def _rule_explanation(rule: Rule) -> str:
@@ -525,9 +529,10 @@ class Model:
             reliability,
         )
 
-    def predict(self, items: Sequence[Item]) -> list[Prediction]:
+    def predict(self, items: Sequence[Item], *, explain: bool = True) -> list[Prediction]:
         """One prediction per item. Ledgers repeat merchants a lot, so each distinct
-        (description, amount bucket, month) is scored once."""
+        (description, amount bucket, month) is scored once. ``explain=False`` leaves the
+        explanations empty (a bulk import stores none)."""
         if not items:
             return []
         rows = _Rows.of(items)
@@ -551,7 +556,9 @@ class Model:
                 p,
                 "model",
                 self.decide(p),
-                self._explain(key[0], key[1], label, text[row, label], features, row),
+                self._explain(key[0], key[1], label, text[row, label], features, row)
+                if explain
+                else "",
             )
         return [scored[key] for key in keys]
 
@@ -689,8 +696,8 @@ class Categorizer:
             raise ValueError("not a categorizer")
         return cls(rules, model, info)
 
-    def predict(self, items: Sequence[Item]) -> list[Prediction]:
-        """One prediction per item, in order."""
+    def predict(self, items: Sequence[Item], *, explain: bool = True) -> list[Prediction]:
+        """One prediction per item, in order (``explain=False``: without explanations)."""
         predictions: list[Prediction | None] = []
         unmatched: list[int] = []
         for index, item in enumerate(items):
@@ -702,16 +709,16 @@ class Categorizer:
                 predictions.append(
                     Prediction(rule.account_code, 1.0, "rule", "auto", _rule_explanation(rule))
                 )
-        guesses = self._guess([items[i] for i in unmatched])
+        guesses = self._guess([items[i] for i in unmatched], explain)
         for index, guess in zip(unmatched, guesses, strict=True):
             predictions[index] = guess
         return [p for p in predictions if p is not None]
 
-    def _guess(self, items: Sequence[Item]) -> list[Prediction]:
+    def _guess(self, items: Sequence[Item], explain: bool) -> list[Prediction]:
         if self._model is None:
             why = (
                 f"no model: {self.info.examples} confirmed transactions in "
                 f"{self.info.classes} accounts (a model needs {MIN_EXAMPLES} in {MIN_CLASSES})"
             )
             return [Prediction(UNCATEGORIZED, 0.0, "model", "none", why) for _ in items]
-        return self._model.predict(items)
+        return self._model.predict(items, explain=explain)

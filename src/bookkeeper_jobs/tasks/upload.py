@@ -1,15 +1,21 @@
-"""The ``upload-and-categorize`` task: stream a stored bank statement into the ledger, then
-categorize what it added.
+"""The ``upload-and-categorize`` task: stream a stored bank statement into the ledger, each
+row booked to its category as it is written.
 
-Rows go in batches, each batch one database transaction; fingerprints make a re-run (or a
-re-upload of the same file) insert nothing twice. Bad rows are reported by line and never
-stop the good ones. Imported rows are tagged with the job's id (``import_job_id``), which is
-how the categorizing step finds them. Progress: 0-50 importing, 50-100 categorizing.
+The file is read in chunks of ``BATCH_SIZE`` rows: parsed, categorized by the company's
+categorizer (loaded or trained once, before the first chunk) and written in bulk, each chunk
+one database transaction, so each row is written once and memory stays flat for any file
+size. Fingerprints make a re-run (or a re-upload of the same file) insert nothing twice. Bad
+rows are reported by line and never stop the good ones. Imported rows are tagged with the
+job's id (``import_job_id``); rows the ledger already had uncategorized are taken over and
+categorized at the end. Cancellation is honoured between chunks. Progress: 0-95 reading the
+file, 95-100 the rows taken over.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
@@ -28,7 +34,14 @@ from bookkeeper_jobs.ledger import (
 )
 from bookkeeper_jobs.lifecycle import bounded
 from bookkeeper_jobs.results import CategorizeResult, UploadAndCategorizeResult, UploadRowError
-from bookkeeper_jobs.tasks.categorize import categorize_transactions
+from bookkeeper_jobs.tasks.categorize import (
+    Tally,
+    booking_of,
+    categorize_result,
+    categorize_transactions,
+    trained_categorizer,
+)
+from bookkeeper_jobs.tasks.categorizer import Categorizer, Item, Prediction
 from bookkeeper_jobs.tasks.context import TaskContext
 from bookkeeper_jobs.tasks.error_report import ErrorReport
 from bookkeeper_jobs.tasks.model_cache import ModelCache
@@ -40,12 +53,14 @@ from bookkeeper_jobs.tasks.statements import (
     parse_statement,
 )
 
-BATCH_SIZE = 5_000
+BATCH_SIZE = 10_000
+"""Rows per chunk: parsed, categorized and written (one database transaction) together."""
 MAX_LISTED_ERRORS = 20
 MAX_ROW_ERROR_CHARS = 200
 """A row's error quotes the row: bounded, so the listed ones keep the result a few KB; the
 error report (``error_report.py``) has them all."""
-IMPORT_SHARE = 50.0
+IMPORT_SHARE = 95.0
+"""Progress while reading the file; the rest is for rows the import took over."""
 
 
 @dataclass
@@ -56,6 +71,15 @@ class ImportTally:
     errors: list[UploadRowError] = field(default_factory=list)
     cancelled: bool = False
     report: ErrorReport | None = None
+    booked: Tally = field(default_factory=lambda: Tally(total=0))
+    """The categories booked to the rows this attempt wrote."""
+
+    def chunk(
+        self, rows: Sequence[NewTransaction], predictions: Sequence[Prediction], added: list[bool]
+    ) -> None:
+        self.rows += len(rows)
+        self.imported += sum(added)
+        self.booked.booked([p for p, new in zip(predictions, added, strict=True) if new])
 
     def bad_row(self, error: RowError) -> None:
         self.error_count += 1
@@ -121,11 +145,17 @@ def upload_and_categorize(
     with task_errors():
         ledger.ensure_company(spec.company_id, spec.tenant_id)
     context.reporter.update(0, f"Reading {spec.filename}")
-    tally = import_statement(context)
+    tally = ImportTally()
+    try:
+        categorizer = import_statement(context, tally)
+    except TaskError as exc:  # the chunks written before stay: say so beside the error
+        exc.partial_result = _result(context, tally) if tally.rows else None
+        raise
     if tally.rows == 0:
         raise FatalTaskError(_no_rows_message(tally))
     if tally.cancelled:
-        return _result(context, tally, cancelled=True)
+        tally.booked.cancelled = True
+        return _result(context, tally, categorizer, cancelled=True)
     # The whole file was read: rows an earlier attempt of this job imported count as
     # imported, not as duplicates of themselves.
     with task_errors():
@@ -133,6 +163,7 @@ def upload_and_categorize(
             spec.company_id, import_job_id=context.job_id, created_since=context.started_at
         )
     try:
+        # Rows already in the ledger uncategorized, which this import took over.
         categorization = categorize_transactions(
             ledger,
             spec.company_id,
@@ -140,10 +171,11 @@ def upload_and_categorize(
             import_job_id=context.job_id,
             progress_from=IMPORT_SHARE,
             progress_to=100,
-            models=ModelCache.in_store(context.artifacts, context.settings.secrets_key),
+            categorizer=categorizer,
+            tally=tally.booked,
         )
-    except TaskError as exc:  # the rows are in the ledger: say so beside the error
-        exc.partial_result = _result(context, tally)
+    except TaskError as exc:
+        exc.partial_result = _result(context, tally, categorizer)
         raise
     return _result(context, tally, categorization=categorization)
 
@@ -151,12 +183,15 @@ def upload_and_categorize(
 def _result(
     context: TaskContext[UploadAndCategorizeSpec],
     tally: ImportTally,
+    categorizer: Categorizer | None = None,
     *,
     cancelled: bool = False,
     categorization: CategorizeResult | None = None,
 ) -> UploadAndCategorizeResult:
     spec = context.spec
     report = f"/api/jobs/{context.job_id}/error-report" if tally.error_count else None
+    if categorization is None and categorizer is not None and tally.booked.done:
+        categorization = categorize_result(spec.company_id, categorizer, tally.booked)
     return UploadAndCategorizeResult(
         filename=spec.filename,
         rows=tally.rows,
@@ -170,30 +205,103 @@ def _result(
     )
 
 
-def import_statement(context: TaskContext[UploadAndCategorizeSpec]) -> ImportTally:
-    """Stream the stored upload into the ledger in batches, tagging rows with the job id."""
-    spec, ledger, reporter = context.spec, context.ledger, context.reporter
+def import_statement(
+    context: TaskContext[UploadAndCategorizeSpec], tally: ImportTally
+) -> Categorizer:
+    """Stream the stored upload into the ledger chunk by chunk, each row booked to its
+    category as it is written and tagged with the job id; the categorizer it used."""
+    spec, ledger = context.spec, context.ledger
     report = ErrorReport(context.artifacts, spec.artifact_id)
-    tally = ImportTally(report=report)
+    tally.report = report
     occurrences = Occurrences()
     with _open_artifact(context.artifacts, spec) as stream, report:
         total_lines = max(1, count_data_lines(stream))
         stream.seek(0)
-        for batch, last_line in _batches(_parse(stream, spec.filename), tally):
-            rows = occurrences.number(batch)
-            with task_errors():
-                tally.imported += ledger.add_transactions(
-                    spec.company_id, rows, import_job_id=context.job_id
+        items = _parse(stream, spec.filename)  # an unusable file fails before training
+        models = ModelCache.in_store(context.artifacts, context.settings.secrets_key)
+        with task_errors():
+            categorizer = trained_categorizer(ledger, spec.company_id, context.reporter, 0, models)
+        with ChunkWriter(context, tally, total_lines) as writer:
+            for batch, last_line in _batches(items, tally):
+                rows = occurrences.number(batch)
+                predictions = categorizer.predict(
+                    [Item(row.description, row.amount, row.date) for row in rows], explain=False
                 )
-            tally.rows += len(rows)
-            reporter.update(
-                IMPORT_SHARE * min(1.0, last_line / total_lines),
-                f"Imported {tally.rows:,} rows ({tally.error_count:,} with errors)",
-            )
-            if reporter.cancelled():
-                tally.cancelled = True
-                break
-    return tally
+                if not writer.write(rows, predictions, last_line):
+                    break
+    return categorizer
+
+
+class ChunkWriter:
+    """Writes a chunk in a thread while the next one is parsed and categorized: SQLite and
+    the PostgreSQL server do their work outside the GIL, so on two cores the two overlap.
+    At most one chunk is in flight, and the next is handed over only once it landed, so a
+    cancel or an error stops before anything more is written; a chunk is one database
+    transaction, so it lands whole or not at all."""
+
+    def __init__(
+        self, context: TaskContext[UploadAndCategorizeSpec], tally: ImportTally, total_lines: int
+    ) -> None:
+        self._context = context
+        self._tally = tally
+        self._total_lines = total_lines
+        self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
+        self._in_flight: _Chunk | None = None
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if self._in_flight is not None:
+                if kind is None:
+                    self._land()
+                else:  # count what landed, so the partial result says so; keep the error
+                    with contextlib.suppress(Exception):
+                        self._land()
+        finally:
+            self._threads.shutdown(wait=True)
+
+    def write(
+        self, rows: list[NewTransaction], predictions: list[Prediction], last_line: int
+    ) -> bool:
+        """Hand ``rows`` over once the chunk before landed; False (nothing handed over)
+        when the job was cancelled meanwhile."""
+        if self._in_flight is not None and not self._land():
+            return False
+        context = self._context
+        written = self._threads.submit(
+            context.ledger.import_transactions,
+            context.spec.company_id,
+            rows,
+            [booking_of(p) for p in predictions],
+            import_job_id=context.job_id,
+        )
+        self._in_flight = _Chunk(written, rows, predictions, last_line)
+        return True
+
+    def _land(self) -> bool:
+        chunk, self._in_flight = self._in_flight, None
+        assert chunk is not None
+        with task_errors():
+            added = chunk.written.result()
+        tally, reporter = self._tally, self._context.reporter
+        tally.chunk(chunk.rows, chunk.predictions, added)
+        reporter.update(
+            IMPORT_SHARE * min(1.0, chunk.last_line / self._total_lines),
+            f"Imported {tally.rows:,} rows ({tally.error_count:,} with errors)",
+        )
+        if reporter.cancelled():
+            tally.cancelled = True
+        return not tally.cancelled
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    written: Future[list[bool]]
+    rows: list[NewTransaction]
+    predictions: list[Prediction]
+    last_line: int
 
 
 def _open_artifact(artifacts: ArtifactStore, spec: UploadAndCategorizeSpec) -> BinaryIO:
@@ -205,8 +313,18 @@ def _open_artifact(artifacts: ArtifactStore, spec: UploadAndCategorizeSpec) -> B
 
 
 def _parse(stream: BinaryIO, filename: str) -> Iterator[ParsedRow | RowError]:
+    """The rows; a file that is not a statement fails now, one broken further in later."""
     try:
-        yield from parse_statement(stream, filename)
+        return _format_errors_fail(parse_statement(stream, filename), filename)
+    except StatementFormatError as exc:
+        raise FatalTaskError(f"{filename}: {exc}") from exc
+
+
+def _format_errors_fail(
+    items: Iterator[ParsedRow | RowError], filename: str
+) -> Iterator[ParsedRow | RowError]:
+    try:
+        yield from items
     except StatementFormatError as exc:
         raise FatalTaskError(f"{filename}: {exc}") from exc
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,11 +12,12 @@ import pytest
 from bookkeeper_jobs.artifacts import ArtifactStore
 from bookkeeper_jobs.errors import FatalTaskError, RetryableTaskError
 from bookkeeper_jobs.jobs import UploadAndCategorizeSpec, utcnow
-from bookkeeper_jobs.ledger import UNCATEGORIZED, Ledger
+from bookkeeper_jobs.ledger import UNCATEGORIZED, Ledger, NewTransaction
 from bookkeeper_jobs.results import UploadAndCategorizeResult
 from bookkeeper_jobs.tasks.error_report import ErrorReport
 from bookkeeper_jobs.tasks.reporter import CoalescingReporter
-from bookkeeper_jobs.tasks.upload import upload_and_categorize
+from bookkeeper_jobs.tasks.statements import ParsedRow, parse_statement
+from bookkeeper_jobs.tasks.upload import IMPORT_SHARE, upload_and_categorize
 from tests.unit.ledger.factories import COMPANY, TENANT, RecordingSink
 from tests.unit.tasks.conftest import JOB_ID, ContextFactory
 
@@ -79,6 +81,18 @@ def statement(rows: int, *, start: int = 0) -> str:
     return HEADER + "".join(lines)
 
 
+def leave_uncategorized(ledger: Ledger, body: str, job_id: str) -> None:
+    """Puts the rows of ``body`` in the ledger uncategorized, tagged with ``job_id``, as an
+    import that stopped before categorizing them (an earlier version's) left them."""
+    parsed = parse_statement(io.BytesIO(body.encode()), "earlier.csv")
+    rows = [
+        NewTransaction(row.date, row.description, row.amount)
+        for row in parsed
+        if isinstance(row, ParsedRow)
+    ]
+    ledger.add_transactions(COMPANY, rows, import_job_id=job_id)
+
+
 class CancelAfterFirstBatch(RecordingSink):
     """Asks for cancellation once the task reported its first imported batch."""
 
@@ -125,7 +139,7 @@ def test_progress_never_decreases_and_ends_at_100(
     assert sink.progress[-1] == 100
     imported = [p for p, message in sink.writes if message.startswith("Imported")]
     assert len(imported) >= 4  # one per batch of 10 (45 rows), within the import share
-    assert all(0 < p <= 50 for p in imported)
+    assert all(0 < p <= IMPORT_SHARE for p in imported)
     assert sink.writes[-1][1] == "Categorized 45/45 transactions"
 
 
@@ -262,11 +276,12 @@ def test_cancellation_between_batches_stops_the_import(
 
     assert result.cancelled is True
     assert result.imported == small_batches
-    assert result.categorization is None
-    assert "categorization" not in result.model_dump(mode="json")  # the JSON the API shows
+    categorization = result.categorization
+    assert categorization is not None  # each written row was booked as it was written
+    assert (categorization.processed, categorization.cancelled) == (small_batches, True)
     assert ledger.count_transactions(COMPANY) == small_batches
-    assert ledger.count_transactions(COMPANY, uncategorized=True) == small_batches
-    assert max(sink.progress) <= 50
+    assert ledger.count_transactions(COMPANY, uncategorized=True) == 0
+    assert max(sink.progress) < IMPORT_SHARE
 
 
 def test_a_company_of_another_tenant_is_refused(ledger: Ledger, uploads: Uploads) -> None:
@@ -292,10 +307,9 @@ def test_a_new_company_is_created_with_its_chart(ledger: Ledger, uploads: Upload
 def test_rows_are_tagged_with_the_job_and_categorized_by_it_alone(
     ledger: Ledger, uploads: Uploads, small_batches: int
 ) -> None:
-    # The first job is cancelled after one batch, so its rows stay uncategorized: the second
-    # job's categorizing step must find only the rows its own import tagged.
-    first = uploads.store(statement(30), filename="january.csv")
-    uploads.run(first, CancelAfterFirstBatch(), job_id="job-first")
+    # Rows another import left uncategorized: the second job's categorizing must touch
+    # only the rows its own import tagged.
+    leave_uncategorized(ledger, statement(small_batches), "job-first")
     second = uploads.store(statement(5, start=100), filename="february.csv")
 
     result, _ = uploads.run(second, job_id="job-second")
@@ -350,8 +364,7 @@ def test_a_retried_attempt_reports_what_the_job_imported_not_duplicates_of_itsel
 def test_a_re_upload_categorizes_the_rows_a_cancelled_upload_left(
     ledger: Ledger, uploads: Uploads, small_batches: int
 ) -> None:
-    spec = uploads.store(statement(30))
-    uploads.run(spec, CancelAfterFirstBatch(), job_id="job-first")
+    leave_uncategorized(ledger, statement(small_batches), "job-first")
     assert ledger.count_transactions(COMPANY, uncategorized=True) == small_batches
     again, _ = uploads.run(uploads.store(statement(30)), job_id="job-again")
     assert (again.imported, again.duplicates) == (30 - small_batches, small_batches)
@@ -359,7 +372,7 @@ def test_a_re_upload_categorizes_the_rows_a_cancelled_upload_left(
     assert again.categorization is not None and again.categorization.processed == 30
 
 
-def test_a_failed_categorize_step_reports_the_import_it_did(
+def test_a_failed_last_step_reports_the_import_it_did(
     ledger: Ledger, uploads: Uploads, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_args: object, **_kwargs: object) -> None:
@@ -370,7 +383,8 @@ def test_a_failed_categorize_step_reports_the_import_it_did(
         uploads.run(uploads.store(statement(7)))
     partial = caught.value.partial_result
     assert isinstance(partial, UploadAndCategorizeResult)
-    assert (partial.rows, partial.imported, partial.categorization) == (7, 7, None)
+    assert (partial.rows, partial.imported) == (7, 7)
+    assert partial.categorization is not None and partial.categorization.categorized == 7
 
 
 def test_every_bad_row_is_in_the_error_report(uploads: Uploads, artifacts: ArtifactStore) -> None:
