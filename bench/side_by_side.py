@@ -289,24 +289,25 @@ def main() -> None:
             raise SystemExit(f"{tool} is not on PATH: apt-get install -y wrk redis-server")
     sizes = [1_000, 100_000] if args.flat else [args.jobs]
     started = datetime.now(UTC)
-    results = []
+    results: list[dict[str, object]] = []
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"side-by-side-{started:%Y%m%dT%H%M%SZ}.json"
     for jobs in sizes:
         with tempfile.TemporaryDirectory(prefix="bkjobs-side-by-side-") as scratch:
             results.append(run_size(args, jobs, Path(scratch)))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"side-by-side-{started:%Y%m%dT%H%M%SZ}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "started": started.isoformat(),
-                "command": sys.argv,
-                "settings": vars(args),
-                "environment": environment(),
-                "sizes": results,
-            },
-            indent=2,
+        # After each size: a later size that fails (a server lost) leaves the earlier ones.
+        out.write_text(
+            json.dumps(
+                {
+                    "started": started.isoformat(),
+                    "command": sys.argv,
+                    "settings": vars(args),
+                    "environment": environment(),
+                    "sizes": results,
+                },
+                indent=2,
+            )
         )
-    )
     print(f"\nwritten to {out}")
 
 
