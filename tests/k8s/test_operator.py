@@ -425,6 +425,8 @@ def test_the_operator_serves_metrics_of_created_and_finished_jobs(
     with running_operator(api, settings, health_host="127.0.0.1"):
         name = submit(api)
         wait_pending(api, name)
+        for progress in (10, 60):  # a task's progress writes
+            api.patch_status(BKJ, NS, name, {"progress": progress, "message": f"{progress}%"})
         # Finished now: a fixed date becomes older than the job TTL, and the sweep then
         # deletes the resource (and its Job) while the test scrapes.
         finished = datetime.now(UTC).replace(microsecond=0)
@@ -451,4 +453,5 @@ def test_the_operator_serves_metrics_of_created_and_finished_jobs(
     assert 'bkjobs_operator_jobs_finished_total{phase="complete",type="categorize"} 1.0' in text
     assert 'bkjobs_job_run_duration_seconds_sum{type="categorize"} 42.0' in text
     assert 'bkjobs_job_retries_total{type="categorize"} 1.0' in text
+    assert 'bkjobs_job_progress_updates_total{type="categorize"} 2.0' in text
     assert 'bkjobs_operator_task_jobs{state="running"} 1.0' in text

@@ -42,6 +42,7 @@ def build_registry() -> kopf.OperatorRegistry:
         GROUP, VERSION, PLURAL, field="status.phase", new=JobPhase.COMPLETE.value, registry=registry
     )(report_success)
     kopf.on.field(GROUP, VERSION, PLURAL, field="status.phase", registry=registry)(observe_phase)
+    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(observe_resource)
     kopf.on.event("batch", "v1", "jobs", labels={LABEL_NAME: kopf.PRESENT}, registry=registry)(
         watch_job
     )
@@ -81,6 +82,11 @@ def observe_phase(old: Any, new: Any, body: kopf.Body, memo: kopf.Memo, **_: Any
     if old is not None and JobPhase(str(old)).is_terminal:
         return
     context_of(memo).metrics.job_ended(dict(body))
+
+
+def observe_resource(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Every event of a resource, for the progress-updates metric only."""
+    context_of(memo).metrics.resource_changed(event.get("type") == "DELETED", body)
 
 
 def cancel_job(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:

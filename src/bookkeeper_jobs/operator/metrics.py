@@ -5,6 +5,8 @@
 - ``bkjobs_job_queue_duration_seconds{type}`` and ``bkjobs_job_run_duration_seconds{type}``:
   submit to first start, and first start to the ending, of each finished job;
 - ``bkjobs_job_retries_total{type}``: attempts beyond the first, counted at the ending;
+- ``bkjobs_job_progress_updates_total{type}``: changes of a resource's progress or message
+  (what tasks write as they go; each is an event every API replica's watch receives);
 - ``bkjobs_operator_task_jobs{state}``: the namespace's task Jobs now, ``running`` or
   ``waiting`` (suspended for room, see ``admission.py``), counted at each scrape.
 """
@@ -57,6 +59,29 @@ class OperatorMetrics:
             ["type"],
             registry=self.registry,
         )
+
+        self.progress_updates = Counter(
+            "bkjobs_job_progress_updates",
+            "Changes of a job's progress or message, by type.",
+            ["type"],
+            registry=self.registry,
+        )
+        self._progress: dict[str, tuple[object, object]] = {}
+
+    def resource_changed(self, deleted: bool, body: Mapping[str, Any]) -> None:
+        """Observe every event of a resource: count its progress or message changes."""
+        uid = str((body.get("metadata") or {}).get("uid", ""))
+        if deleted:
+            self._progress.pop(uid, None)
+            return
+        status = body.get("status") or {}
+        if not status.get("phase"):
+            return  # the operator's first status is the baseline, not an update
+        now = (status.get("progress"), status.get("message"))
+        before = self._progress.get(uid)
+        self._progress[uid] = now
+        if before is not None and now != before:
+            self.progress_updates.labels(str((body.get("spec") or {}).get("type", ""))).inc()
 
     def count_task_jobs(self, count: Callable[[], Mapping[str, int]]) -> None:
         self.registry.register(_TaskJobs(count))
