@@ -125,7 +125,7 @@ class Progress(Event):
         None,
         None,
         "{the task's message}",
-        when="the task reports progress (coalesced, about once a second)",
+        when="the task reports progress (coalesced: each step, at most 2 a second, else every 5 s)",
     )
     progress: int
     text: str
