@@ -30,6 +30,7 @@ from tests.cluster.session import (
     shared_node_agent,
     unavailable,
 )
+from tests.contract.real_cluster_backend import RealCluster, real_cluster
 
 __all__ = ["CRD_PATH", "HELM", "ROOT", "token_client", "unavailable"]
 
@@ -70,6 +71,14 @@ def node_agent(request: pytest.FixtureRequest) -> Iterator[NodeAgent]:
     agent = shared_node_agent(request.config)
     yield agent
     assert not agent.errors, f"the node agent failed: {agent.errors!r}"
+
+
+@pytest.fixture(scope="module")
+def cluster(control_plane: ControlPlane, node_agent: NodeAgent) -> Iterator[RealCluster]:
+    """What the ``kubernetes-real`` backends of a module share (the CRD applied, the chart's
+    RBAC rendered); ``make_real_cluster_backend`` gives each test its namespace."""
+    with real_cluster(control_plane, node_agent) as shared:
+        yield shared
 
 
 def token_client(control_plane: ControlPlane, token: str, path: Path) -> client.ApiClient:

@@ -592,12 +592,14 @@ class ControlPlane:
     def request(
         self, method: str, path: str, body: Any = None, *, token: str | None = None
     ) -> tuple[int, Any]:
-        """One raw request as the admin (or ``token``): the status and the parsed body."""
+        """One raw request as the admin (or ``token``): the status and the parsed body (a
+        ``PATCH`` is a JSON merge patch)."""
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
         req.add_header("Authorization", f"Bearer {token or self.admin_token}")
         if data is not None:
-            req.add_header("Content-Type", "application/json")
+            kind = "merge-patch+json" if method == "PATCH" else "json"
+            req.add_header("Content-Type", f"application/{kind}")
         try:
             with urllib.request.urlopen(req, timeout=10, context=self._ssl()) as answer:
                 return answer.status, json.loads(answer.read() or b"null")

@@ -21,13 +21,10 @@ from sqlalchemy.engine import make_url
 from bookkeeper_jobs.jobs import BulkApproveSpec, JobPhase
 from bookkeeper_jobs.ledger import Ledger
 from bookkeeper_jobs.settings import Settings
-from tests.cluster.control_plane import ControlPlane
-from tests.cluster.node_agent import NodeAgent
 from tests.contract.real_cluster_backend import (
     RealCluster,
     RealClusterBackend,
     make_real_cluster_backend,
-    real_cluster,
 )
 from tests.support.polling import wait_until
 
@@ -37,12 +34,6 @@ LIMIT = 3  # task Jobs running at once in the namespace
 BURST = 24
 ROLE = "burst_tasks"
 CONNECTIONS_PER_TASK = 2  # the task's ledger pool may open a second connection briefly
-
-
-@pytest.fixture(scope="module")
-def cluster(control_plane: ControlPlane, node_agent: NodeAgent) -> Iterator[RealCluster]:
-    with real_cluster(control_plane, node_agent) as shared:
-        yield shared
 
 
 @pytest.fixture

@@ -26,14 +26,11 @@ from bookkeeper_jobs.jobs import BulkApproveSpec, CategorizeSpec, JobPhase, new_
 from bookkeeper_jobs.kube import load_kube_configuration
 from bookkeeper_jobs.ledger import Ledger
 from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, spec_to_resource
-from tests.cluster.control_plane import ControlPlane
-from tests.cluster.node_agent import NodeAgent
 from tests.contract.real_cluster_backend import (
     FULLNAME,
     RealCluster,
     RealClusterBackend,
     make_real_cluster_backend,
-    real_cluster,
 )
 from tests.support.polling import wait_until
 
@@ -41,12 +38,6 @@ pytestmark = pytest.mark.slow
 
 ANNOTATION_LIMIT = 256 * 1024  # total size of an object's annotations (apimachinery)
 DIFFBASE = f"{GROUP}/last-handled-configuration"  # operator/startup.py's kopf diff-base
-
-
-@pytest.fixture(scope="module")
-def cluster(control_plane: ControlPlane, node_agent: NodeAgent) -> Iterator[RealCluster]:
-    with real_cluster(control_plane, node_agent) as shared:
-        yield shared
 
 
 @pytest.fixture

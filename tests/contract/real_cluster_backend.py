@@ -153,6 +153,7 @@ class RealClusterBackend:
     store: KubernetesJobStore = field(init=False)
     _cleanup: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     _crd_before: JsonObject | None = None
+    health_host: str | None = None  # where the operator serves /healthz and /metrics
 
     def __post_init__(self) -> None:
         self._closed = False
@@ -199,8 +200,14 @@ class RealClusterBackend:
         self.cache.start()
         assert self.cache.wait_synced(60), "the watch cache did not sync"
         self.store = KubernetesJobStore(custom, self.cache)
+        self.start_operator(self.health_host)
 
-        ready = threading.Event()
+    def start_operator(self, health_host: str | None = None) -> None:
+        """The real operator in a thread under the operator account's token; with a
+        ``health_host`` it serves its liveness endpoint and ``/metrics`` there (on the
+        settings' ports)."""
+        assert self._operator is None, "the operator is running"
+        ready, self._stop_operator = threading.Event(), threading.Event()
         self._operator = threading.Thread(
             target=run_operator,
             kwargs={
@@ -208,13 +215,29 @@ class RealClusterBackend:
                 "stop_flag": self._stop_operator,
                 "ready_flag": ready,
                 "kubeconfig": self.operator_kubeconfig,
-                "health_host": None,
+                "health_host": health_host,
             },
-            name=f"bkjobs-operator-{namespace}",
+            name=f"bkjobs-operator-{self.namespace}",
             daemon=True,
         )
         self._operator.start()
         assert ready.wait(120), "the operator did not start"
+
+    def stop_operator(self) -> None:
+        """Stop the operator thread (as a stopped or crashed operator pod: nothing watches
+        the namespace's resources and Jobs until :meth:`start_operator`)."""
+        operator, self._operator = self._operator, None
+        self._stop_operator.set()
+        if operator is None:
+            return
+        operator.join(30)
+        assert not operator.is_alive(), "the operator did not stop"
+        # kopf leaves its aiohttp connections to be closed by the garbage collector when
+        # it stops in a thread; collected later, inside another test, their
+        # ResourceWarning fails that test (filterwarnings = error). Collect them here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
 
     def _data_volume(self) -> None:
         """The chart's artifacts claim, bound to a hostPath PV at ``tmp_path``."""
@@ -345,15 +368,7 @@ class RealClusterBackend:
             return
         self._closed = True
         self.stop_workers()
-        self._stop_operator.set()
-        if self._operator is not None:
-            self._operator.join(30)
-            # kopf leaves its aiohttp connections to be closed by the garbage collector when
-            # it stops in a thread; collected later, inside another test, their
-            # ResourceWarning fails that test (filterwarnings = error). Collect them here.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ResourceWarning)
-                gc.collect()
+        self.stop_operator()
         if self.cache is not None:
             self.cache.stop()
         if self._api_client is not None:
@@ -384,7 +399,7 @@ class RealClusterBackend:
 
 
 def make_real_cluster_backend(
-    tmp_path: Path, *, cluster: RealCluster, **overrides: Any
+    tmp_path: Path, *, cluster: RealCluster, health_host: str | None = None, **overrides: Any
 ) -> RealClusterBackend:
     namespace = f"contract-{os.getpid() % 10000}-{next(_serial)}"
     options: dict[str, Any] = {
@@ -420,7 +435,7 @@ def make_real_cluster_backend(
     if settings.secrets_key is not None:
         template["secrets_key_secret"] = SECRETS_KEY_SECRET
     settings = settings.model_copy(update={"task_template": template})
-    return RealClusterBackend(settings, tmp_path, cluster, namespace)
+    return RealClusterBackend(settings, tmp_path, cluster, namespace, health_host=health_host)
 
 
 @contextmanager

@@ -67,6 +67,9 @@ def scenario(context: TaskContext[Any]) -> dict[str, Any]:
             reporter.update(20, "About to crash")
             os._exit(137)
         return {"attempt": attempt}
+    if scenario == "vanish":  # exits 0 without reporting a result: the Job completes
+        reporter.update(10, "About to vanish")
+        os._exit(0)
     if scenario == "boom":
         raise KeyError("unexpected")
     raise AssertionError(f"unknown scenario {scenario!r}")
