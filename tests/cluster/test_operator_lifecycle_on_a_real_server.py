@@ -300,7 +300,9 @@ def test_the_operator_serves_liveness_and_metrics_of_its_jobs(
             )
 
         text: str = wait_until(
-            scraped, timeout=60, what="the ending and the one running Job in the operator's metrics"
+            scraped,
+            timeout=120,
+            what="the ending and the one running Job in the operator's metrics",
         )
         started_at = ns.status(name)["startedAt"]
         finished_at = ns.status(name)["finishedAt"]
