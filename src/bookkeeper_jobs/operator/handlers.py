@@ -75,8 +75,9 @@ def create_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     post(outcome)
 
 
-def observe_phase(old: Any, new: Any, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Count an ending once, when the phase first becomes terminal (metrics only)."""
+async def observe_phase(old: Any, new: Any, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Count an ending once, when the phase first becomes terminal (metrics only; async, as
+    the handlers below that do no I/O: kopf's thread pool is for those that call the API)."""
     if new is None or not JobPhase(str(new)).is_terminal:
         return
     if old is not None and JobPhase(str(old)).is_terminal:
@@ -87,8 +88,7 @@ def observe_phase(old: Any, new: Any, body: kopf.Body, memo: kopf.Memo, **_: Any
 async def observe_resource(
     event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
-    """Every event of a resource, for the progress-updates metric only (async: a few dict
-    operations, not worth a hop to kopf's thread pool, which the create handlers need)."""
+    """Every event of a resource, for the progress-updates metric only."""
     context_of(memo).metrics.resource_changed(event.get("type") == "DELETED", body)
 
 
@@ -97,7 +97,7 @@ def cancel_job(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> N
         post(reconcile.cancel(context_of(memo), namespace, name))
 
 
-def report_success(body: kopf.Body, status: kopf.Status, **_: Any) -> None:
+async def report_success(body: kopf.Body, status: kopf.Status, **_: Any) -> None:
     message = status.get("message") or "The task reported its result"
     post(Outcome(dict(body), "Succeeded", message))
 
