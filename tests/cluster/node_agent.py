@@ -188,6 +188,25 @@ def _pod_path(namespace: str, name: str) -> str:
     return f"/api/v1/namespaces/{namespace}/pods/{name}"
 
 
+def translate(value: str, mounts: Mapping[str, Path], ports: Mapping[int, int]) -> str:
+    """A container's word (an env value, an argument) as this host sees it: a declared port
+    becomes the free port it was given, a path under a mount the mount's directory. A path
+    into this checkout is the pods' image and stays: a mount (the pod's ``/tmp`` emptyDir)
+    never shadows the image's files, wherever the checkout lies (CI clones under ``/tmp``)."""
+    if value in {str(port) for port in ports}:
+        return str(ports[int(value)])
+    if _within(value, str(ROOT)):
+        return value
+    for mount in sorted(mounts, key=len, reverse=True):
+        if _within(value, mount):
+            return str(mounts[mount]) + value[len(mount.rstrip("/")) :]
+    return value
+
+
+def _within(value: str, directory: str) -> bool:
+    return value == directory or value.startswith(directory.rstrip("/") + "/")
+
+
 class PodWorker:
     """One Pod on this node: its container (restarted per ``restartPolicy``), its status,
     its deletion. Runs on its own thread; :meth:`update` feeds it the watched Pod."""
@@ -430,12 +449,7 @@ class PodWorker:
         return argv, env
 
     def _translate(self, value: str) -> str:
-        if value in {str(port) for port in self.ports}:
-            return str(self.ports[int(value)])
-        for mount in sorted(self.mounts, key=len, reverse=True):
-            if value == mount or value.startswith(mount.rstrip("/") + "/"):
-                return str(self.mounts[mount]) + value[len(mount.rstrip("/")) :]
-        return value
+        return translate(value, self.mounts, self.ports)
 
     def _mount_volumes(self) -> dict[str, Path]:
         volumes = {v["name"]: v for v in self.pod["spec"].get("volumes") or []}

@@ -10,13 +10,14 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bookkeeper_jobs.operator.manifests import CONTAINER_NAME, _pod_failure_policy
-from tests.cluster.control_plane import ControlPlane
-from tests.cluster.node_agent import IN_POD, NodeAgent
+from tests.cluster.control_plane import ROOT, ControlPlane
+from tests.cluster.node_agent import IN_POD, NodeAgent, translate
 from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.slow
@@ -323,3 +324,17 @@ def test_the_node_is_registered_and_restricted_as_a_kubelet(
         "POST", "/api/v1/nodes", {"metadata": {"name": "another-node"}}, token=token
     )
     assert status == 403  # NodeRestriction: only its own Node
+
+
+def test_a_path_into_the_checkout_is_never_taken_for_a_pods_mount(tmp_path: Path) -> None:
+    """The pods' image is this checkout: with the checkout under ``/tmp`` (CI's clone), a
+    ``PYTHONPATH`` into it was rewritten into the pod's ``/tmp`` emptyDir and every task pod
+    of the scripted contract job types failed with "No module named 'tests.contract'"."""
+    # a mount over the checkout's own directory, as the pod's /tmp is for a clone under /tmp
+    mounts = {str(ROOT.parent): tmp_path / "shadow", "/var/lib/bkjobs": tmp_path / "data"}
+
+    assert translate(str(ROOT), mounts, {}) == str(ROOT)
+    assert translate(f"{ROOT}/tests", mounts, {}) == f"{ROOT}/tests"
+    assert translate(f"{ROOT.parent}/other", mounts, {}) == f"{tmp_path}/shadow/other"
+    assert translate("/var/lib/bkjobs", mounts, {}) == f"{tmp_path}/data"
+    assert translate("8000", mounts, {8000: 41234}) == "41234"
