@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -63,7 +63,6 @@ def task_job(body: Mapping[str, Any]) -> TaskJob:
     finished = any(
         c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
     )
-    version = str(metadata.get("resourceVersion") or "")
     return TaskJob(
         name=str(metadata.get("name", "")),
         tenant=str(labels.get(LABEL_TENANT, "")),
@@ -73,7 +72,7 @@ def task_job(body: Mapping[str, Any]) -> TaskJob:
         suspended=bool(spec.get("suspend")),
         finished=finished,
         queued_by_kueue=KUEUE_QUEUE_LABEL in labels,
-        version=int(version) if version.isdigit() else 0,
+        version=_version(metadata),
     )
 
 
@@ -132,24 +131,40 @@ class TaskJobIndex:
 
 
 def _list(batch: client.BatchV1Api, namespace: str) -> tuple[list[TaskJob], int]:
-    """Every task Job of the namespace, read in pages as plain JSON (the client's models cost
-    about ten times as much to build), and the list's resourceVersion."""
+    """Every task Job of the namespace, and the list's resourceVersion."""
     found: list[TaskJob] = []
-    token: str | None = None
     snapshot = 0
+    for page in job_pages(batch, namespace, SELECTOR):
+        found += [task_job(item) for item in page.get("items") or []]
+        snapshot = snapshot or _version(page.get("metadata") or {})
+    return found, snapshot
+
+
+def job_pages(
+    batch: client.BatchV1Api, namespace: str | None, selector: str
+) -> Iterator[dict[str, Any]]:
+    """The Jobs matching ``selector`` (of every namespace when ``namespace`` is None), a page
+    of :data:`PAGE` at a time, as the API server's plain JSON: the client's models of
+    thousands of Jobs cost about ten times as much to build."""
+    api: Any = batch
+    token: str | None = None
     while True:
-        options: dict[str, Any] = {"label_selector": SELECTOR, "limit": PAGE}
+        options: dict[str, Any] = {"label_selector": selector, "limit": PAGE}
         if token:
             options["_continue"] = token
         with kube_errors():
-            answer = cast(Any, batch).list_namespaced_job(
-                namespace, _preload_content=False, **options
-            )
-        page = json.loads(answer.data)
-        found += [task_job(item) for item in page.get("items") or []]
-        metadata = page.get("metadata") or {}
-        version = str(metadata.get("resourceVersion") or "")
-        snapshot = snapshot or (int(version) if version.isdigit() else 0)
-        token = metadata.get("continue")
+            if namespace is None:
+                answer = api.list_job_for_all_namespaces(_preload_content=False, **options)
+            else:
+                answer = api.list_namespaced_job(namespace, _preload_content=False, **options)
+        page: dict[str, Any] = json.loads(answer.data)
+        yield page
+        token = (page.get("metadata") or {}).get("continue")
         if not token:
-            return found, snapshot
+            return
+
+
+def _version(metadata: Mapping[str, Any]) -> int:
+    """``resourceVersion`` as a number (0 when it is not one)."""
+    version = str(metadata.get("resourceVersion") or "")
+    return int(version) if version.isdigit() else 0

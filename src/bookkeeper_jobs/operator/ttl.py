@@ -13,7 +13,6 @@ the loop reads the peering object and applies kopf's rule (:func:`should_sweep`)
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from bookkeeper_jobs.operator.admission import resume_waiting
 from bookkeeper_jobs.operator.context import OperatorContext
 from bookkeeper_jobs.operator.manifests import job_name
 from bookkeeper_jobs.operator.reconcile import reflect_job
+from bookkeeper_jobs.operator.task_jobs import job_pages
 from bookkeeper_jobs.resource import API_VERSION, GROUP, KIND, LABEL_NAME, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
@@ -171,30 +171,15 @@ def _created(resource: Mapping[str, Any]) -> datetime | None:
 
 
 def _job_names(context: OperatorContext) -> set[tuple[str, str]]:
-    """``(namespace, name)`` of every Job of ours the operator can see, paged."""
-    found: set[tuple[str, str]] = set()
-    token = None
-    selector = LABEL_NAME
-    while True:
-        options: dict[str, Any] = {"label_selector": selector, "limit": PAGE_SIZE}
-        if token:
-            options["_continue"] = token
-        # plain JSON: the client's models of thousands of Jobs cost ten times as much
-        batch: Any = context.batch
-        if context.settings.operator_cluster_wide:
-            answer = batch.list_job_for_all_namespaces(_preload_content=False, **options)
-        else:
-            answer = batch.list_namespaced_job(
-                context.settings.kubernetes_namespace, _preload_content=False, **options
-            )
-        page = json.loads(answer.data)
-        found.update(
-            (str(job["metadata"].get("namespace")), str(job["metadata"].get("name")))
-            for job in page.get("items") or []
-        )
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
-            return found
+    """``(namespace, name)`` of every Job of ours the operator can see."""
+    namespace = (
+        None if context.settings.operator_cluster_wide else context.settings.kubernetes_namespace
+    )
+    return {
+        (str(job["metadata"].get("namespace")), str(job["metadata"].get("name")))
+        for page in job_pages(context.batch, namespace, LABEL_NAME)
+        for job in page.get("items") or []
+    }
 
 
 def sweep(context: OperatorContext) -> int:
