@@ -30,7 +30,12 @@ from tests.cluster.session import (
     shared_node_agent,
     unavailable,
 )
-from tests.contract.real_cluster_backend import RealCluster, real_cluster
+from tests.contract.real_cluster_backend import (
+    RealCluster,
+    RealClusterBackend,
+    make_real_cluster_backend,
+    real_cluster,
+)
 
 __all__ = ["CRD_PATH", "HELM", "ROOT", "token_client", "unavailable"]
 
@@ -79,6 +84,20 @@ def cluster(control_plane: ControlPlane, node_agent: NodeAgent) -> Iterator[Real
     RBAC rendered); ``make_real_cluster_backend`` gives each test its namespace."""
     with real_cluster(control_plane, node_agent) as shared:
         yield shared
+
+
+@pytest.fixture
+def backend(cluster: RealCluster, tmp_path: Path) -> Iterator[RealClusterBackend]:
+    """A ``kubernetes-real`` namespace (``make_real_cluster_backend``): the chart's accounts
+    and Roles, the real operator under the operator account's token, the store under the api
+    account's; its tasks are the contract suite's scripted ones (``tests/contract/scripted.py``,
+    scenario by ``company_id``), and the node holds its pods until ``start_workers``."""
+    (tmp_path / "script").mkdir()
+    made = make_real_cluster_backend(tmp_path, cluster=cluster)
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def token_client(control_plane: ControlPlane, token: str, path: Path) -> client.ApiClient:

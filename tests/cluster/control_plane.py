@@ -334,6 +334,7 @@ class ControlPlane:
     bin_dir: Path
     startup_seconds: float = 0.0
     url: str = ""
+    etcd_url: str = ""
     admin_token: str = ""
     node_name: str = NODE_NAME
     node_token: str = ""
@@ -357,11 +358,7 @@ class ControlPlane:
 
     def audit_events(self) -> list[dict[str, Any]]:
         """Every event of the audit log so far, oldest first."""
-        if not self.audit_log.exists():
-            return []
-        # the last piece is "" or a line the server is still writing
-        complete = self.audit_log.read_text().split("\n")[:-1]
-        return [json.loads(line) for line in complete if line.strip()]
+        return _audit_events(self.audit_log)
 
     def __enter__(self) -> ControlPlane:
         return self.start()
@@ -383,7 +380,7 @@ class ControlPlane:
 
     def _start(self) -> None:
         etcd_client, etcd_peer, apiserver_port, kcm_port, scheduler_port = _free_ports(5)
-        pki = self._pki = _make_pki(self.workdir / "pki")
+        self._pki = pki = _make_pki(self.workdir / "pki")
         self.admin_token = secrets.token_hex(24)
         kcm_token = secrets.token_hex(24)
         scheduler_token = secrets.token_hex(24)
@@ -401,7 +398,7 @@ class ControlPlane:
 
         audit_policy = self.workdir / "audit-policy.yaml"
         audit_policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
-        etcd_url = f"http://127.0.0.1:{etcd_client}"
+        etcd_url = self.etcd_url = f"http://127.0.0.1:{etcd_client}"
         peer_url = f"http://127.0.0.1:{etcd_peer}"
         etcd = self._spawn(
             "etcd",
@@ -420,41 +417,7 @@ class ControlPlane:
         self._wait(etcd, lambda: _get(f"{etcd_url}/health") == 200, what="/health")
 
         apiserver = self._spawn(
-            "kube-apiserver",
-            [
-                f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={apiserver_port}",
-                "--advertise-address=127.0.0.1",
-                # the only reconciler that accepts a loopback advertise address
-                "--endpoint-reconciler-type=none",
-                f"--tls-cert-file={pki.serving_cert}",
-                f"--tls-private-key-file={pki.serving_key}",
-                f"--client-ca-file={pki.ca}",
-                # the front-proxy settings kubeadm gives (nobody here holds such a client
-                # certificate; without them the controller manager logs an error a second)
-                f"--requestheader-client-ca-file={pki.ca}",
-                "--requestheader-allowed-names=front-proxy-client",
-                "--requestheader-username-headers=X-Remote-User",
-                "--requestheader-group-headers=X-Remote-Group",
-                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-                f"--token-auth-file={tokens}",
-                "--authorization-mode=Node,RBAC",
-                # the defaults stay on (NamespaceLifecycle, LimitRanger, ServiceAccount,
-                # PodSecurity, ResourceQuota, the admission webhooks and policies, ...);
-                # kubeadm adds NodeRestriction; OpenShift runs OwnerReferencesPermission-
-                # Enforcement (blockOwnerDeletion needs update on the owner's finalizers)
-                "--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement",
-                "--allow-privileged=true",
-                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-                f"--service-account-key-file={pki.sa_pub}",
-                f"--service-account-signing-key-file={pki.sa_key}",
-                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-                "--profiling=false",
-                f"--audit-policy-file={audit_policy}",
-                f"--audit-log-path={self.audit_log}",
-                "--audit-log-mode=blocking",
-            ],
+            "kube-apiserver", self._apiserver_args(apiserver_port, self.audit_log)
         )
         self._wait(
             apiserver,
@@ -518,12 +481,69 @@ class ControlPlane:
             what="the default ServiceAccount",
         )
 
-    def _spawn(self, name: str, args: list[str]) -> _Component:
+    def extra_api_server(self, name: str = "kube-apiserver-2") -> ApiServer:
+        """Another kube-apiserver on this plane's etcd, as a highly available cluster runs
+        several: same flags, tokens and keys, its own port and audit log. A test may stop and
+        start it (a client's API server restarted under it) without disturbing the rest of
+        the session, which talks to :attr:`url`. Stopped with the plane at the latest."""
+        (port,) = _free_ports(1)
+        return ApiServer(self, name, port, self.workdir / f"{name}-audit.log").start()
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision (what the API server itself
+        does every 5 minutes, https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/
+        ``--etcd-compaction-interval``): a watch from an older resourceVersion that the API
+        server's own watch cache cannot serve is answered ``410 Gone``. Through etcd's JSON
+        gateway (``/v3/kv/range``, ``/v3/kv/compaction``); returns the revision."""
+        probe = {"key": base64.b64encode(b"/registry").decode()}
+        revision = int(_etcd_call(self.etcd_url, "range", probe)["header"]["revision"])
+        _etcd_call(self.etcd_url, "compaction", {"revision": revision, "physical": True})
+        return revision
+
+    def _apiserver_args(self, port: int, audit_log: Path) -> list[str]:
+        pki = self._pki
+        assert pki is not None, "not started"
+        return [
+            f"--etcd-servers={self.etcd_url}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            "--advertise-address=127.0.0.1",
+            # the only reconciler that accepts a loopback advertise address
+            "--endpoint-reconciler-type=none",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca}",
+            # the front-proxy settings kubeadm gives (nobody here holds such a client
+            # certificate; without them the controller manager logs an error a second)
+            f"--requestheader-client-ca-file={pki.ca}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--token-auth-file={self.workdir / 'tokens.csv'}",
+            "--authorization-mode=Node,RBAC",
+            # the defaults stay on (NamespaceLifecycle, LimitRanger, ServiceAccount,
+            # PodSecurity, ResourceQuota, the admission webhooks and policies, ...);
+            # kubeadm adds NodeRestriction; OpenShift runs OwnerReferencesPermission-
+            # Enforcement (blockOwnerDeletion needs update on the owner's finalizers)
+            "--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement",
+            "--allow-privileged=true",
+            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+            f"--service-account-key-file={pki.sa_pub}",
+            f"--service-account-signing-key-file={pki.sa_key}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            "--profiling=false",
+            f"--audit-policy-file={self.workdir / 'audit-policy.yaml'}",
+            f"--audit-log-path={audit_log}",
+            "--audit-log-mode=blocking",
+        ]
+
+    def _spawn(self, name: str, args: list[str], *, binary: str | None = None) -> _Component:
         log_path = self.workdir / f"{name}.log"
         log = log_path.open("ab")
         try:
             process = subprocess.Popen(
-                [str(self.bin_dir / name), *args],
+                [str(self.bin_dir / (binary or name)), *args],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -568,8 +588,11 @@ class ControlPlane:
     def pids(self) -> list[int]:
         return [component.process.pid for component in self._components]
 
-    def write_kubeconfig(self, path: Path, token: str, *, user: str = "user") -> Path:
-        """A kubeconfig for this API server with a bearer ``token`` (the CA inline)."""
+    def write_kubeconfig(
+        self, path: Path, token: str, *, user: str = "user", server: str | None = None
+    ) -> Path:
+        """A kubeconfig for this API server (or ``server``, another of this plane's) with a
+        bearer ``token`` (the CA inline)."""
         assert self._pki is not None, "not started"
         ca_data = base64.b64encode(self._pki.ca.read_bytes()).decode()
         document = {
@@ -578,7 +601,10 @@ class ControlPlane:
             "clusters": [
                 {
                     "name": "bkjobs-test",
-                    "cluster": {"server": self.url, "certificate-authority-data": ca_data},
+                    "cluster": {
+                        "server": server or self.url,
+                        "certificate-authority-data": ca_data,
+                    },
                 }
             ],
             "users": [{"name": user, "user": {"token": token}}],
@@ -613,6 +639,75 @@ class ControlPlane:
 
     def _ssl(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_path))
+
+
+@dataclass
+class ApiServer:
+    """Another kube-apiserver of a :class:`ControlPlane` (``extra_api_server``)."""
+
+    plane: ControlPlane
+    name: str
+    port: int
+    audit_log: Path
+    _component: _Component | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> ApiServer:
+        """Start it (again, on the same port) and wait for its ``/readyz``."""
+        assert self._component is None, "already running"
+        component = self.plane._spawn(
+            self.name,
+            self.plane._apiserver_args(self.port, self.audit_log),
+            binary="kube-apiserver",
+        )
+        self._component = component
+        self.plane._wait(
+            component,
+            lambda: (
+                _get(f"{self.url}/readyz", token=self.plane.admin_token, ca=self.plane.ca_path)
+                == 200
+            ),
+            what="/readyz",
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM, as a rolling restart does): its clients' connections end."""
+        if self._component is not None:
+            self._component.stop()
+            with contextlib.suppress(ValueError):
+                self.plane._components.remove(self._component)
+            self._component = None
+
+    def write_kubeconfig(self, path: Path, token: str) -> Path:
+        return self.plane.write_kubeconfig(path, token, server=self.url)
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Its audit log's events so far (:data:`AUDIT_POLICY`), oldest first."""
+        return _audit_events(self.audit_log)
+
+
+def _audit_events(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    # the last piece is "" or a line the server is still writing
+    complete = path.read_text().split("\n")[:-1]
+    return [json.loads(line) for line in complete if line.strip()]
+
+
+def _etcd_call(etcd_url: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(
+        f"{etcd_url}/v3/kv/{method}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as answer:
+        result: dict[str, Any] = json.loads(answer.read())
+    return result
 
 
 def _get(url: str, *, token: str | None = None, ca: Path | None = None) -> int:

@@ -13,7 +13,6 @@ calls ``start_workers`` the node holds the namespace's pods, so a Job stays unst
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,16 +34,6 @@ from tests.support.polling import wait_until
 pytestmark = pytest.mark.slow
 
 DIFFBASE = f"{GROUP}/last-handled-configuration"  # kopf's record of a handled create
-
-
-@pytest.fixture
-def backend(cluster: RealCluster, tmp_path: Path) -> Iterator[RealClusterBackend]:
-    (tmp_path / "script").mkdir()
-    made = make_real_cluster_backend(tmp_path, cluster=cluster)
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 class Namespace:

@@ -189,8 +189,8 @@ class RealClusterBackend:
             )
         self._extend_crd_for_registered_types()
 
-        self.api_kubeconfig = self._token_kubeconfig("api")
-        self.operator_kubeconfig = self._token_kubeconfig("operator")
+        self.api_kubeconfig = self.token_kubeconfig("api")
+        self.operator_kubeconfig = self.token_kubeconfig("operator")
         self._api_client = client.ApiClient(load_kube_configuration(self.api_kubeconfig))
         custom = client.CustomObjectsApi(self._api_client)
         # A real server sends a bookmark about once a minute, so a watch blocks that long and
@@ -278,8 +278,9 @@ class RealClusterBackend:
             what="the data claim to be bound",
         )
 
-    def _token_kubeconfig(self, component: str) -> Path:
-        """A kubeconfig with a TokenRequest token of the chart's ``component`` account."""
+    def token_kubeconfig(self, component: str) -> Path:
+        """A kubeconfig with a TokenRequest token of the chart's ``component`` account
+        (``api``, ``operator``, ``task``)."""
         account = f"{FULLNAME}-{component}"
         answer = self.cluster.must(
             "POST",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,10 @@ from kubernetes import client
 
 from bookkeeper_jobs.lifecycle import Complete, Progress, Start
 from bookkeeper_jobs.settings import Settings, load_settings
-from bookkeeper_jobs.status_writes import Resource, ResourceRef, StatusWriter
+from bookkeeper_jobs.status_writes import ResourceRef, StatusWriter
 from bookkeeper_jobs.tasks.cluster_runner import run_task
 from tests.k8s.emulator import KubernetesEmulator
+from tests.support.held_writer import HeldWriter
 from tests.support.operator import (
     BKJ,
     CRD,
@@ -37,22 +37,6 @@ from tests.support.operator import (
     wait_pending,
 )
 from tests.support.polling import wait_until
-
-
-@dataclass(frozen=True)
-class HeldWriter(StatusWriter):
-    """A StatusWriter whose first read returns, then waits until the test lets it go on:
-    the task is held between its read and its write."""
-
-    read_done: threading.Event = field(default_factory=threading.Event)
-    go_on: threading.Event = field(default_factory=threading.Event)
-
-    def read(self) -> Resource | None:
-        found = super().read()
-        if not self.read_done.is_set():
-            self.read_done.set()
-            assert self.go_on.wait(10), "the test never let the task go on"
-        return found
 
 
 @pytest.fixture
