@@ -1,15 +1,21 @@
 """The fast paths for status polls, listings and JSON submissions (``api/polling.py``,
 ``api/quick_submit.py``) answer exactly as the routes do: each request is sent to the app as
 shipped and to the same app over the same job store with the fast paths taken out, and the
-status, headers and body must be the same, refusals included."""
+status, headers and body must be the same, refusals included.
+
+Every comparison runs twice: over the embedded store, and in cluster mode over the
+``KubernetesJobStore`` on the emulated API server (each app then has its own watch cache,
+as two API replicas do; :meth:`Pair.same` waits until both caches hold what the API server
+holds before it compares)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +26,18 @@ from fastapi import FastAPI
 from bookkeeper_jobs.api.app import create_app
 from bookkeeper_jobs.api.polling import PollingFastPath
 from bookkeeper_jobs.api.quick_submit import QuickSubmit
+from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
+from bookkeeper_jobs.crd import render_crd_yaml
+from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION
+from tests.k8s.emulator import KubernetesEmulator
+from tests.support.polling import wait_until
 
 from .harness import KEY_A, KEY_B, api_settings, make_jwt, serve_app
 
 FAST_PATHS = (PollingFastPath, QuickSubmit)
 VARYING = {"date", "server"}
+BKJ = f"{GROUP}/{VERSION}/{PLURAL}"
+NAMESPACE = "default"
 
 
 def routes_only(app: FastAPI) -> FastAPI:
@@ -33,16 +46,57 @@ def routes_only(app: FastAPI) -> FastAPI:
     return app
 
 
+def fast_path_of(app: FastAPI) -> PollingFastPath:
+    """The app's polling middleware, as built on its first request."""
+    layer: Any = app.middleware_stack
+    while not isinstance(layer, PollingFastPath):
+        layer = layer.app
+    return layer
+
+
 @dataclass
 class Pair:
     shipped: httpx.Client
     routes: httpx.Client
+    apps: tuple[FastAPI, FastAPI]
+    cluster: KubernetesEmulator | None = None
+    """The emulated API server in cluster mode; None over the embedded store."""
+    stores: list[KubernetesJobStore] = field(default_factory=list)
+
+    def settle(self) -> None:
+        """In cluster mode, wait until both apps' caches hold every resource the API server
+        holds, at its version (and nothing else); the embedded apps share one database."""
+        if self.cluster is None:
+            return
+        cluster = self.cluster
+
+        def cached(store: KubernetesJobStore) -> dict[str, str]:
+            return {
+                o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in store.cache.all()
+            }
+
+        def settled() -> bool:
+            truth = {
+                o["metadata"]["name"]: o["metadata"]["resourceVersion"]
+                for o in cluster.list(BKJ, NAMESPACE)
+            }
+            return all(cached(store) == truth for store in self.stores)
+
+        wait_until(settled, timeout=10, interval=0.01, what="both caches to hold the server's jobs")
 
     def both(self, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, httpx.Response]:
+        self.settle()
         return (
             self.shipped.request(method, path, **kwargs),
             self.routes.request(method, path, **kwargs),
         )
+
+    def served_fast(self, job_id: str) -> bool:
+        """Whether the shipped app's polling fast path has rendered this job (so it, not
+        the route, answered a read of it)."""
+        store = self.apps[0].state.services.store
+        stamp = store.stamp(job_id)
+        return stamp is not None and fast_path_of(self.apps[0]).bodies.get(stamp) is not None
 
     def same(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         fast, route = self.both(method, path, **kwargs)
@@ -59,18 +113,44 @@ def answer(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]
     return response.status_code, headers, response.content
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    settings = api_settings(Path(tmp_path_factory.mktemp("fast-paths")))
+@pytest.fixture(scope="module", params=["embedded", "cluster"])
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    data_dir = Path(tmp_path_factory.mktemp("fast-paths"))
     with ExitStack() as stack:
-        shipped = stack.enter_context(serve_app(create_app(settings, run_workers=False)))
-        routes = stack.enter_context(
-            serve_app(routes_only(create_app(settings, run_workers=False)))
+        cluster = None
+        if request.param == "cluster":
+            cluster = stack.enter_context(KubernetesEmulator(bookmark_interval=0.2))
+            crd = data_dir / "bookkeepingjobs.yaml"
+            crd.write_text(render_crd_yaml())
+            cluster.load_crd(crd)
+            settings = api_settings(
+                data_dir, job_store="kubernetes", kubernetes_namespace=NAMESPACE
+            )
+            clients = [stack.enter_context(cluster.api_client()) for _ in range(2)]
+        else:
+            settings = api_settings(data_dir)
+            clients = [None, None]
+        apps = (
+            create_app(settings, run_workers=False, api_client=clients[0]),
+            routes_only(create_app(settings, run_workers=False, api_client=clients[1])),
         )
-        yield Pair(
+        shipped, routes = (stack.enter_context(serve_app(app)) for app in apps)
+        found = Pair(
             stack.enter_context(httpx.Client(base_url=shipped, timeout=30)),
             stack.enter_context(httpx.Client(base_url=routes, timeout=30)),
+            apps,
+            cluster,
         )
+        if cluster is not None:
+            found.stores = [app.state.services.store for app in apps]
+            wait_until(
+                lambda: all(store.unready_reason() is None for store in found.stores),
+                timeout=10,
+                what="both watch caches to sync",
+            )
+        yield found
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -104,6 +184,7 @@ def test_status_reads_answer_as_the_route(pair: Pair) -> None:
     first = pair.same("GET", f"/api/jobs/{job_id}", headers=A)
     assert first.status_code == 200
     assert first.json()["id"] == job_id
+    assert pair.served_fast(job_id)
     etag = first.headers["etag"]
     for condition in [etag, f"W/{etag}", "*", f'"x", {etag}', '"other"', "garbage", etag[:-1]]:
         pair.same("GET", f"/api/jobs/{job_id}", headers={**A, "If-None-Match": condition})
@@ -118,15 +199,122 @@ def test_status_reads_answer_as_the_route(pair: Pair) -> None:
     pair.same("HEAD", f"/api/jobs/{job_id}", headers=A)
 
 
+def change(pair: Pair, job_id: str, progress: int = 40) -> None:
+    """Change the job as its runner would: the embedded store's cancel of a pending job,
+    the operator's status write in a cluster."""
+    if pair.cluster is None:
+        cancelled = pair.routes.post(f"/api/jobs/{job_id}/cancel", headers=A)
+        assert cancelled.status_code == 200
+    else:
+        status = {"phase": "running", "progress": progress, "message": f"at {progress}"}
+        pair.cluster.patch_status(BKJ, NAMESPACE, job_id, status)
+
+
 def test_a_changed_job_is_never_answered_from_an_older_body(pair: Pair) -> None:
     job_id = submit(pair)
     before = pair.same("GET", f"/api/jobs/{job_id}", headers=A)
-    cancelled = pair.routes.post(f"/api/jobs/{job_id}/cancel", headers=A)
-    assert cancelled.status_code == 200
+    unchanged = {**A, "If-None-Match": before.headers["etag"]}
+    assert pair.same("GET", f"/api/jobs/{job_id}", headers=unchanged).status_code == 304
+    change(pair, job_id)
     after = pair.same("GET", f"/api/jobs/{job_id}", headers=A)
-    assert after.json()["status"] == "cancelled" != before.json()["status"]
-    stale = {**A, "If-None-Match": before.headers["etag"]}
-    assert pair.same("GET", f"/api/jobs/{job_id}", headers=stale).status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    assert after.json()["status"] != before.json()["status"]
+    assert after.json()["status"] == ("cancelled" if pair.cluster is None else "running")
+    stale = pair.same("GET", f"/api/jobs/{job_id}", headers=unchanged)
+    assert (stale.status_code, stale.content) == (200, after.content)
+    current = {**A, "If-None-Match": after.headers["etag"]}
+    assert pair.same("GET", f"/api/jobs/{job_id}", headers=current).status_code == 304
+    listed = pair.same("GET", "/api/jobs/company/c1?limit=500", headers=A).json()["jobs"]
+    assert next(j for j in listed if j["id"] == job_id) == after.json()
+
+
+def test_a_deleted_job_reads_as_missing(pair: Pair) -> None:
+    if pair.cluster is None:
+        pytest.skip("the embedded store deletes only in its TTL sweep")
+    gone, kept = submit(pair, "c2"), submit(pair, "c2")
+    read = pair.same("GET", f"/api/jobs/{gone}", headers=A)
+    page = pair.same("GET", "/api/jobs/company/c2?limit=1", headers=A)
+    assert page.json()["jobs"][0]["id"] == kept
+    cursor_at_gone = encode(gone)
+    assert (
+        pair.same("GET", f"/api/jobs/company/c2?cursor={cursor_at_gone}", headers=A).status_code
+        == 200
+    )
+    pair.cluster.delete(BKJ, NAMESPACE, gone)
+    for headers in [A, {**A, "If-None-Match": read.headers["etag"]}, {**A, "If-None-Match": "*"}]:
+        assert pair.same("GET", f"/api/jobs/{gone}", headers=headers).status_code == 404
+    listed = pair.same("GET", "/api/jobs/company/c2?limit=500", headers=A).json()["jobs"]
+    assert gone not in [job["id"] for job in listed] and kept in [job["id"] for job in listed]
+    after_gone = pair.same("GET", f"/api/jobs/company/c2?cursor={cursor_at_gone}", headers=A)
+    assert after_gone.status_code == 400
+
+
+def encode(job_id: str) -> str:
+    """A cursor naming ``job_id`` (as the store makes them), for a job no page ended with."""
+    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
+
+
+def test_another_tenants_job_in_a_company_of_the_same_id(pair: Pair) -> None:
+    """Tenant t2 also names a company c1: its job is invisible to t1 (404, not listed, its
+    cursor refused) and t1's to it, whichever path answers."""
+    t2 = bearer(make_jwt("t2", ["c1"]))
+    body = {"company_id": "c1", "tenant_id": "t2"}
+    theirs = pair.shipped.post("/api/jobs/categorize", json=body, headers=t2).json()["job_id"]
+    ours = submit(pair)
+    assert pair.same("GET", f"/api/jobs/{theirs}", headers=t2).status_code == 200
+    assert pair.served_fast(theirs)
+    for job_id, headers in [(theirs, A), (ours, t2)]:
+        assert pair.same("GET", f"/api/jobs/{job_id}", headers=headers).status_code == 404
+        assert (
+            pair.same(
+                "GET", f"/api/jobs/{job_id}", headers={**headers, "If-None-Match": "*"}
+            ).status_code
+            == 404
+        )
+    ours_listed = pair.same("GET", "/api/jobs/company/c1?limit=500", headers=A).json()["jobs"]
+    theirs_listed = pair.same("GET", "/api/jobs/company/c1?limit=500", headers=t2).json()["jobs"]
+    assert theirs not in {job["id"] for job in ours_listed}
+    assert {job["id"] for job in theirs_listed} == {theirs}
+    for cursor, headers in [(encode(theirs), A), (encode(ours), t2)]:
+        refused = pair.same("GET", f"/api/jobs/company/c1?cursor={cursor}", headers=headers)
+        assert refused.status_code == 400
+
+
+def test_cursors_page_through_a_listing_as_the_route(pair: Pair) -> None:
+    """Every page of a listing, followed by its cursors, and a cursor naming a job of
+    another company of the caller's."""
+    company = "c-pages"
+    token = bearer(make_jwt("t1", [company, "c1"]))
+    made = {submit_as(pair, token, company) for _ in range(7)}
+    listed: list[str] = []
+    for limit in (1, 2, 3, 7, 8):
+        listed, query = [], f"?limit={limit}"
+        while True:
+            page = pair.same("GET", f"/api/jobs/company/{company}{query}", headers=token).json()
+            assert page["count"] <= limit
+            listed += [job["id"] for job in page["jobs"]]
+            if page["next_cursor"] is None:
+                break
+            query = f"?limit={limit}&cursor={page['next_cursor']}"
+        assert len(listed) == len(made) and set(listed) == made
+    created = [
+        pair.routes.get(f"/api/jobs/{job_id}", headers=token).json()["created_at"]
+        for job_id in listed
+    ]
+    assert created == sorted(created, reverse=True)
+    elsewhere = submit_as(pair, token, "c1")
+    refused = pair.same(
+        "GET", f"/api/jobs/company/{company}?cursor={encode(elsewhere)}", headers=token
+    )
+    assert refused.status_code == 400
+
+
+def submit_as(pair: Pair, token: dict[str, str], company: str) -> str:
+    body = {"company_id": company, "tenant_id": "t1"}
+    response = pair.shipped.post("/api/jobs/categorize", json=body, headers=token)
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
 
 
 def test_company_listings_answer_as_the_route(pair: Pair) -> None:

@@ -15,9 +15,16 @@ from kubernetes.config import kube_config
 
 from bookkeeper_jobs.api.cluster import cluster_services
 from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
+from bookkeeper_jobs.api.store.protocol import JobStamp, encode_cursor, has_stamped_reads
 from bookkeeper_jobs.api.store.watch_cache import WatchCache
-from bookkeeper_jobs.errors import IdempotencyConflictError, JobNotFoundError, JobStateError
-from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase, new_job_id
+from bookkeeper_jobs.errors import (
+    IdempotencyConflictError,
+    InvalidCursorError,
+    JobNotFoundError,
+    JobStateError,
+    StoredJobError,
+)
+from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase, new_job_id, utcnow
 from bookkeeper_jobs.resource import GROUP, PLURAL, VERSION, resource_status, spec_to_resource
 from bookkeeper_jobs.settings import Settings
 from tests.k8s.emulator import KubernetesEmulator
@@ -312,3 +319,71 @@ def test_the_first_list_is_read_in_pages(
         assert len(lists) == 3 and all("limit=500" in path for path in lists)
     finally:
         cache.stop()
+
+
+def test_the_store_offers_stamped_reads_that_agree_with_its_jobs(
+    store: KubernetesJobStore, cluster: KubernetesEmulator
+) -> None:
+    """The polling fast path's reads (``StampedReads``): the owner and version the routes
+    read, and the pages ``list_company`` answers, with the same cursors."""
+    assert has_stamped_reads(store)
+    ids = [store.submit(spec(n=n)).job.id for n in range(1, 8)]
+    store.submit(spec(company="c2"))
+    set_phase(cluster, ids[2], JobPhase.RUNNING, 30)
+    wait_until(lambda: cached_progress(store, ids[2]) == 30, timeout=CACHE_SECONDS, what="30")
+    for job_id in ids:
+        job = store.get(job_id)
+        assert job is not None
+        assert store.stamp(job_id) == JobStamp(job.id, job.tenant_id, job.company_id, job.version)
+    for limit in (1, 2, 3, 7, 50):
+        cursor = None
+        while True:
+            jobs = store.list_company("t1", "c1", limit=limit, cursor=cursor)
+            stamps = store.list_company_stamps("t1", "c1", limit=limit, cursor=cursor)
+            assert [s.id for s in stamps.stamps] == [j.id for j in jobs.jobs]
+            assert [s.version for s in stamps.stamps] == [j.version for j in jobs.jobs]
+            assert stamps.next_cursor == jobs.next_cursor
+            if jobs.next_cursor is None:
+                break
+            cursor = jobs.next_cursor
+    assert store.list_company_stamps("t2", "c1").stamps == []
+
+
+def test_stamped_reads_never_ask_the_api_server(
+    cluster: KubernetesEmulator, store: KubernetesJobStore, k8s_client: client.ApiClient
+) -> None:
+    """A job or a cursor the cache does not hold reads as missing (the fast path then leaves
+    the request to the route, which reads it in a worker thread), never as a request made
+    on the event loop."""
+    other_cache = WatchCache(client.CustomObjectsApi(k8s_client), NAMESPACE)  # never started
+    other = KubernetesJobStore(client.CustomObjectsApi(k8s_client), other_cache)
+    first, second = store.submit(spec()).job, store.submit(spec()).job
+    before = len(cluster.requests)
+    assert other.stamp(first.id) is None
+    with pytest.raises(InvalidCursorError):
+        other.list_company_stamps("t1", "c1", cursor=encode_cursor(second.id))
+    assert other.list_company_stamps("t1", "c1").stamps == []
+    assert len(cluster.requests) == before
+    # The route's read asks for it (once); the page after it holds what this cache holds.
+    assert other.list_company("t1", "c1", cursor=encode_cursor(second.id)).jobs == []
+    assert other.stamp(second.id) is not None
+
+
+def test_a_listing_page_reads_only_its_own_jobs(
+    store: KubernetesJobStore, cache: WatchCache
+) -> None:
+    """The cache keeps each listing sorted: a page parses its jobs, not the company's, so a
+    resource that does not read as a job spoils only the pages that hold it."""
+    broken = spec_to_resource(spec(), job_id=new_job_id(), namespace=NAMESPACE, created_at=utcnow())
+    broken["metadata"].update(resourceVersion="1", creationTimestamp="2026-01-01T00:00:00Z")
+    broken["spec"]["parameters"] = {"limit": "not a number"}
+    cache.upsert(broken)  # older than every job below: last in the listing
+    ids = [store.submit(spec()).job.id for _ in range(3)]
+    first = store.list_company("t1", "c1", limit=3)
+    assert [j.id for j in first.jobs] == ids[::-1] and first.next_cursor is not None
+    with pytest.raises(StoredJobError):
+        store.list_company("t1", "c1", limit=3, cursor=first.next_cursor)
+    with pytest.raises(StoredJobError):
+        store.get(broken["metadata"]["name"])
+    stamps = store.list_company_stamps("t1", "c1", limit=4)
+    assert stamps.stamps[-1].id == broken["metadata"]["name"]

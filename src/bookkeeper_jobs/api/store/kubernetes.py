@@ -10,6 +10,12 @@ their watch delivers it (tens to hundreds of milliseconds). A client following t
 ``Location`` header of its 202 must never get a 404 for it: a job id the cache does not hold
 is read from the API server once (then cached), and a miss there is remembered for
 :data:`MISS_SECONDS`, so polling unknown ids cannot turn into API-server load.
+
+It offers :class:`~bookkeeper_jobs.api.store.protocol.StampedReads` from the cache's
+entries (owner and version kept with each resource, listings kept sorted), so the polling
+fast path (``api/polling.py``) serves cluster mode too. Stamped reads never call the API
+server: a job or a cursor the cache does not hold reads as missing there, and the routes
+(which may ask the API server, in a worker thread) answer it.
 """
 
 from __future__ import annotations
@@ -24,19 +30,24 @@ from kubernetes.client import CustomObjectsApi
 
 from bookkeeper_jobs.api.store.protocol import (
     JobPage,
+    JobStamp,
+    StampPage,
     Submission,
     cursor_position,
     decode_cursor,
     encode_cursor,
     follow_changes,
 )
-from bookkeeper_jobs.api.store.watch_cache import Resource, WatchCache, tenant_of
+from bookkeeper_jobs.api.store.watch_cache import Entry, Place, Resource, WatchCache, micros
 from bookkeeper_jobs.errors import (
     IdempotencyConflictError,
+    InvalidCursorError,
     JobNotFoundError,
     JobStateError,
     ResourceConflictError,
     ResourceNotFoundError,
+    StoredJobError,
+    UnknownJobTypeError,
 )
 from bookkeeper_jobs.jobs import Job, JobPhase, JobSpec, new_job_id, utcnow
 from bookkeeper_jobs.kube import kube_errors
@@ -119,7 +130,11 @@ class KubernetesJobStore:
 
     def get(self, job_id: str) -> Job | None:
         obj = self._cache.get(job_id) or self._read_missing(job_id)
-        return None if obj is None else job_from_resource(obj)
+        return None if obj is None else parsed(obj)
+
+    def stamp(self, job_id: str) -> JobStamp | None:
+        """From the cache only (None for a job it does not hold: the route then reads it)."""
+        return self._cache.stamp(job_id)
 
     def _read_missing(self, name: str) -> Resource | None:
         """A job the cache does not hold yet (created through another replica), read from the
@@ -149,21 +164,42 @@ class KubernetesJobStore:
     def list_company(
         self, tenant_id: str, company_id: str, *, limit: int = 50, cursor: str | None = None
     ) -> JobPage:
-        owned = (obj for obj in self._cache.for_company(company_id) if tenant_of(obj) == tenant_id)
-        jobs = sorted(
-            (job_from_resource(obj) for obj in owned),
-            key=lambda job: (job.status.created_at, job.id),
-            reverse=True,
-        )
+        """Newest first by (``created_at``, id), from the cache's sorted listing: only the
+        page's jobs are parsed."""
+        before = None
         if cursor is not None:
-            created, after_id = cursor_position(
-                self.get(decode_cursor(cursor)), tenant_id, company_id
-            )
-            jobs = [j for j in jobs if (j.status.created_at, j.id) < (created, after_id)]
-        page = jobs[:limit]
-        more = len(jobs) > limit
-        next_cursor = encode_cursor(page[-1].id) if more else None
-        return JobPage(jobs=page, next_cursor=next_cursor)
+            name = decode_cursor(cursor)
+            created, after_id = cursor_position(self.get(name), tenant_id, company_id)
+            entry = self._cache.entry(name)
+            before = entry.place if entry is not None else (micros(created), after_id)
+        entries = self._cache.page(tenant_id, company_id, limit, before)
+        jobs = [parsed(entry.resource) for entry in entries[:limit]]
+        next_cursor = encode_cursor(jobs[-1].id) if len(entries) > limit else None
+        return JobPage(jobs=jobs, next_cursor=next_cursor)
+
+    def list_company_stamps(
+        self, tenant_id: str, company_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> StampPage:
+        """The stamps of :meth:`list_company`'s page, parsing nothing and never asking the
+        API server: a cursor naming a job the cache does not hold is refused here
+        (``InvalidCursorError``), and the route, which may read it, answers instead."""
+        before = None if cursor is None else self._cached_cursor(tenant_id, company_id, cursor)
+        entries = self._cache.page(tenant_id, company_id, limit, before)
+        stamps = [entry.stamp for entry in entries[:limit]]
+        if any(stamp is None for stamp in stamps):
+            raise StoredJobError(f"a job of company {company_id!r} has no plain owner or version")
+        page = cast(list[JobStamp], stamps)
+        next_cursor = encode_cursor(page[-1].id) if len(entries) > limit else None
+        return StampPage(stamps=page, next_cursor=next_cursor)
+
+    def _cached_cursor(self, tenant_id: str, company_id: str, cursor: str) -> Place:
+        """Where the page after ``cursor`` starts, as :func:`cursor_position` decides it."""
+        entry: Entry | None = self._cache.entry(decode_cursor(cursor))
+        stamp = None if entry is None else entry.stamp
+        owner = None if stamp is None else (stamp.tenant_id, stamp.company_id)
+        if entry is None or owner != (tenant_id, company_id):
+            raise InvalidCursorError
+        return entry.place
 
     def cancel(self, job_id: str) -> Job:
         job = self.get(job_id)
@@ -207,3 +243,13 @@ class KubernetesJobStore:
         if not self._cache.synced:
             return "the watch cache has not synced yet"
         return self._cache.unhealthy_reason()
+
+
+def parsed(obj: Resource) -> Job:
+    """The job of a cached resource; :class:`StoredJobError` for one that does not read as a
+    job (a hand edit, a type this process does not know), as the embedded store says it."""
+    try:
+        return job_from_resource(obj)
+    except (ValueError, KeyError, TypeError, UnknownJobTypeError) as exc:
+        name = (obj.get("metadata") or {}).get("name")
+        raise StoredJobError(f"stored job {name!r} does not parse: {exc}") from exc

@@ -1,26 +1,36 @@
-"""An in-memory list+watch cache of BookkeepingJob resources, indexed by name and company.
+"""An in-memory list+watch cache of BookkeepingJob resources, indexed by name and by listing.
 
 The way client-go's informers work, kept small: list once (remember the list's
 resourceVersion), then watch from it with bookmarks; a dropped or timed-out watch resumes
 from the last resourceVersion seen; a ``410 Gone`` (the version is too old) re-lists. The
 cache is ``synced`` once the first list has landed; readers never call the API server.
 See https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
+
+Each resource is kept with what the API's reads need without parsing it into a ``Job``
+(:class:`Entry`): its listing (tenant and company, as company listings scope them), its place
+in that listing (creation time to the microsecond, then name) and its stamp (owner and
+version, as the job's ``tenant_id``, ``company_id`` and ``version`` read). A listing is a list
+of places kept sorted as events arrive, so a page is found by bisection and costs the page,
+not the company's jobs.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from bookkeeper_jobs.api.store.protocol import JobStamp
 from bookkeeper_jobs.errors import KubernetesApiError, ResourceExpiredError
 from bookkeeper_jobs.kube import api_error
 from bookkeeper_jobs.resource import (
@@ -31,6 +41,7 @@ from bookkeeper_jobs.resource import (
     GROUP,
     PLURAL,
     VERSION,
+    _parse_time,
 )
 
 KEPT_ANNOTATIONS = frozenset(
@@ -40,6 +51,21 @@ KEPT_ANNOTATIONS = frozenset(
 log = logging.getLogger(__name__)
 
 Resource = dict[str, Any]
+Listing = tuple[str, str]
+"""A company listing's scope: (tenant, company) as ``tenant_of`` and ``company_of`` read them."""
+Place = tuple[int, str]
+"""Where a job sits in its listing: (creation time in microseconds since the epoch, name);
+listings are newest first, so in descending order of places."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    resource: Resource
+    listing: Listing
+    place: Place
+    stamp: JobStamp | None
+    """None when the resource would not read as a job's owner and version (a missing
+    ``spec.tenantId``, a resourceVersion that is not a number): readers then parse it."""
 
 
 class WatchCache:
@@ -58,8 +84,9 @@ class WatchCache:
         self._watch_timeout = watch_timeout
         self._retry_delay = retry_delay
         self._lock = threading.Lock()
-        self._by_name: dict[str, Resource] = {}
-        self._by_company: dict[str, set[str]] = defaultdict(set)
+        self._by_name: dict[str, Entry] = {}
+        self._listings: dict[Listing, list[Place]] = {}
+        """Each listing's places in ascending order (the newest job last)."""
         self._resource_version = ""
         self._synced = threading.Event()
         self._stopping = threading.Event()
@@ -95,16 +122,33 @@ class WatchCache:
         )
 
     def get(self, name: str) -> Resource | None:
-        with self._lock:
-            return self._by_name.get(name)
+        entry = self._by_name.get(name)  # one dict read: atomic under the GIL
+        return None if entry is None else entry.resource
 
-    def for_company(self, company_id: str) -> list[Resource]:
+    def entry(self, name: str) -> Entry | None:
+        return self._by_name.get(name)
+
+    def stamp(self, name: str) -> JobStamp | None:
+        entry = self._by_name.get(name)
+        return None if entry is None else entry.stamp
+
+    def page(
+        self, tenant_id: str, company_id: str, limit: int, before: Place | None = None
+    ) -> list[Entry]:
+        """Up to ``limit`` + 1 entries of the tenant's listing of the company, newest first,
+        starting after ``before`` (older than it) or at the newest: ``limit`` for the page
+        and one more when there is a next page. Costs the page, not the listing."""
         with self._lock:
-            return [self._by_name[name] for name in self._by_company.get(company_id, ())]
+            places = self._listings.get((tenant_id, company_id))
+            if not places:
+                return []
+            end = len(places) if before is None else bisect.bisect_left(places, before)
+            start = max(0, end - limit - 1)
+            return [self._by_name[name] for _, name in reversed(places[start:end])]
 
     def all(self) -> list[Resource]:
         with self._lock:
-            return list(self._by_name.values())
+            return [entry.resource for entry in self._by_name.values()]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -114,24 +158,47 @@ class WatchCache:
         name = obj["metadata"]["name"]
         with self._lock:
             current = self._by_name.get(name)
-            if current is not None and _version(current) > _version(obj):
+            if current is not None and _version(current.resource) > _version(obj):
                 return
-            self._by_name[name] = obj
-            self._by_company[company_of(obj)].add(name)
+            entry = entry_of(obj, current)
+            if current is not None and (current.listing, current.place) != (
+                entry.listing,
+                entry.place,
+            ):
+                self._unlist(current)
+                current = None
+            self._by_name[name] = entry
+            if current is None:
+                bisect.insort(self._listings.setdefault(entry.listing, []), entry.place)
 
     def remove(self, obj: Resource) -> None:
         name = obj["metadata"]["name"]
         with self._lock:
-            self._by_name.pop(name, None)
-            self._by_company[company_of(obj)].discard(name)
+            entry = self._by_name.pop(name, None)
+            if entry is not None:
+                self._unlist(entry)
+
+    def _unlist(self, entry: Entry) -> None:
+        places = self._listings.get(entry.listing)
+        if not places:
+            return
+        at = bisect.bisect_left(places, entry.place)
+        if at < len(places) and places[at] == entry.place:
+            del places[at]
+        if not places:
+            del self._listings[entry.listing]
 
     def replace_all(self, items: list[Resource], resource_version: str) -> None:
-        items = [essentials(item) for item in items]
+        entries = [entry_of(essentials(item)) for item in items]
+        by_name = {entry.resource["metadata"]["name"]: entry for entry in entries}
+        listings: dict[Listing, list[Place]] = {}
+        for entry in by_name.values():
+            listings.setdefault(entry.listing, []).append(entry.place)
+        for places in listings.values():
+            places.sort()
         with self._lock:
-            self._by_name = {item["metadata"]["name"]: item for item in items}
-            self._by_company = defaultdict(set)
-            for name, item in self._by_name.items():
-                self._by_company[company_of(item)].add(name)
+            self._by_name = by_name
+            self._listings = listings
             self._resource_version = resource_version
 
     # -- the list+watch loop ---------------------------------------------------------------
@@ -283,6 +350,64 @@ def essentials(obj: Resource) -> Resource:
     if ours:
         kept["annotations"] = ours
     return {"metadata": kept, "spec": obj.get("spec") or {}, "status": obj.get("status") or {}}
+
+
+def entry_of(obj: Resource, current: Entry | None = None) -> Entry:
+    """``obj`` (its essentials) with its listing, place and stamp. A resource with no creation
+    time at all (never one an API server stored) keeps the place it had, or takes now."""
+    metadata = obj["metadata"]
+    name = metadata["name"]
+    created = created_micros(obj)
+    if created is None:
+        created = current.place[0] if current is not None else micros(datetime.now(UTC))
+    return Entry(
+        resource=obj,
+        listing=(tenant_of(obj), company_of(obj)),
+        place=(created, name),
+        stamp=stamp_of(obj),
+    )
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(moment: datetime) -> int:
+    """``moment`` in whole microseconds since the epoch (exact, unlike a float timestamp)."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def created_micros(obj: Resource) -> int | None:
+    """The job's ``created_at`` (as ``job_from_resource`` reads it: the created-at
+    annotation, else creationTimestamp) in microseconds since the epoch; 0 for one that does
+    not parse (the job then fails to read wherever it is listed), None for none at all."""
+    metadata = obj.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    created = annotations.get(ANNOTATION_CREATED) or metadata.get("creationTimestamp")
+    if not created:
+        return None
+    try:
+        return micros(_parse_time(created))
+    except (TypeError, ValueError, AttributeError):
+        return 0
+
+
+def stamp_of(obj: Resource) -> JobStamp | None:
+    """The owner and version the job reads with (``spec.tenantId``, ``spec.companyId``,
+    resourceVersion, 1 without one), or None where these are not plain values."""
+    spec = obj.get("spec") or {}
+    tenant, company = spec.get("tenantId"), spec.get("companyId")
+    if not (isinstance(tenant, str) and isinstance(company, str)):
+        return None
+    version_text = obj["metadata"].get("resourceVersion")
+    if not version_text:
+        version = 1
+    elif isinstance(version_text, str) and version_text.isascii() and version_text.isdigit():
+        version = int(version_text)
+    else:
+        return None
+    name = obj["metadata"]["name"]
+    return JobStamp(id=name, tenant_id=tenant, company_id=company, version=version)
 
 
 def company_of(obj: Resource) -> str:
