@@ -43,8 +43,10 @@ def build_registry() -> kopf.OperatorRegistry:
     )(report_success)
     kopf.on.field(GROUP, VERSION, PLURAL, field="status.phase", registry=registry)(observe_phase)
     kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)(observe_resource)
-    kopf.on.event("batch", "v1", "jobs", labels={LABEL_NAME: kopf.PRESENT}, registry=registry)(
-        watch_job
+    task_job = {LABEL_NAME: kopf.PRESENT}
+    kopf.on.event("batch", "v1", "jobs", labels=task_job, registry=registry)(index_job)
+    kopf.on.event("batch", "v1", "jobs", labels=task_job, when=job_is_over, registry=registry)(
+        job_over
     )
     return registry
 
@@ -102,18 +104,33 @@ async def report_success(body: kopf.Body, status: kopf.Status, **_: Any) -> None
     post(Outcome(dict(body), "Succeeded", message))
 
 
-def watch_job(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    deleted = event.get("type") == "DELETED"
+async def index_job(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Every event of a task Job keeps the admission index (``task_jobs.py``) current. Async
+    and without I/O: most Job events (created, suspended, started) end nothing, and under a
+    burst of thousands a sync handler for each would queue in kopf's thread pool ahead of
+    another tenant's create handler (``bench/fairness.py``)."""
     context = context_of(memo)
     namespace = body["metadata"]["namespace"]
-    if deleted:
+    if event.get("type") == "DELETED":
         context.task_jobs.forget(namespace, body["metadata"]["name"])
     else:
         context.task_jobs.observe(namespace, body)
+
+
+def job_is_over(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> bool:
+    """kopf's filter for :func:`job_over`, evaluated in its event loop: only a Job that ended
+    or went reaches the thread pool."""
+    deleted = event.get("type") == "DELETED"
+    return deleted or reconcile.job_ending(body, deleted=False) is not None
+
+
+def job_over(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A task Job ended or went: its resource fails if the task did not record its end, and
+    there is room for one that waits (``operator/admission.py``)."""
+    deleted = event.get("type") == "DELETED"
+    context = context_of(memo)
     post(reconcile.reflect_job(context, body, deleted))
-    if deleted or reconcile.job_ending(body, deleted=False) is not None:
-        # A task Job ended or went: room for one that waits (operator/admission.py).
-        admission.resume_waiting(context, namespace)
+    admission.resume_waiting(context, body["metadata"]["namespace"])
 
 
 def post(outcome: Outcome | None) -> None:

@@ -1,7 +1,7 @@
 """The namespace's task Jobs as the operator last saw them, for admission (``admission.py``)
 and the metrics gauge.
 
-Listed once (in pages), then kept current by the Job events kopf delivers (``watch_job``)
+Listed once (in pages), then kept current by the Job events kopf delivers (``handlers.index_job``)
 and by the operator's own creates and resumes, recorded from the API server's answers so a
 burst is counted right before its events arrive. Each decision used to list every task Job:
 with 10,000 queued, each create and each ending read 10,000 Jobs (``bench/fairness.py``).
