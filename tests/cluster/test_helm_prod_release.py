@@ -71,10 +71,11 @@ from tests.support.polling import wait_until
 pytestmark = pytest.mark.slow
 
 PROD_VALUES = CHART / "values-prod.yaml"
-# Not values-prod.yaml's example name `bkjobs`: the dev release of the same session is
-# `bkjobs`, and the chart's ClusterRole names are the release's fullname, so two releases of
-# one name in two namespaces would claim the same ClusterRole.
-RELEASE = "bkjobs-prod"
+# values-prod.yaml's example name, the same as the session's dev release in another namespace:
+# one release name per environment (namespace) on one cluster, as platform teams install it.
+# The chart's cluster-scoped RBAC names carry the namespace, so the two never claim one
+# ClusterRole (they did: found by this module).
+RELEASE = "bkjobs"
 NAMESPACE = "bkjobs-prod"
 FULLNAME = f"{RELEASE}-bookkeeper-jobs"
 DATABASE_SECRET = "bookkeeper-jobs-database"  # values-prod.yaml: database.existingSecret
@@ -643,7 +644,7 @@ def test_helm_uninstall_removes_the_release_and_leaves_the_users_data(prod: Prod
         f"/apis/policy/v1/namespaces/{NAMESPACE}/poddisruptionbudgets/{FULLNAME}-api",
         f"/api/v1/namespaces/{NAMESPACE}/services/{FULLNAME}-api",
         f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/{FULLNAME}-operator",
-        f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{FULLNAME}-operator-cluster",
+        f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{NAMESPACE}-{FULLNAME}-operator-cluster",
         f"/apis/kopf.dev/v1/namespaces/{NAMESPACE}/kopfpeerings/bookkeeper-jobs",
     ):
         assert prod.get(path) is None, path
@@ -655,6 +656,7 @@ def test_helm_uninstall_removes_the_release_and_leaves_the_users_data(prod: Prod
         assert prod.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}") is not None
     crd = prod.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}")
     assert crd is not None
-    assert (crd["metadata"].get("annotations") or {}).get("meta.helm.sh/release-name") != RELEASE
+    annotations = crd["metadata"].get("annotations") or {}
+    assert annotations.get("meta.helm.sh/release-namespace") != NAMESPACE
     listed = json.loads(prod.helm("list", "-o", "json").stdout)
     assert not [r for r in listed if r["name"] == RELEASE]

@@ -99,6 +99,28 @@ def test_namespaced_by_default_cluster_wide_on_request() -> None:
     assert resources == {"customresourcedefinitions", "namespaces", "clusterkopfpeerings"}
 
 
+def test_one_release_name_per_namespace_never_shares_a_cluster_scoped_object() -> None:
+    """A platform team installs the release ``bkjobs`` once per environment (namespace) on
+    one cluster: the two releases' ClusterRoles and ClusterRoleBindings must not collide
+    (helm refuses to install the second, or it would take the first one's objects over)."""
+    for values in ("ci/default-values.yaml", "ci/prod-values.yaml"):
+        names = []
+        for namespace in ("staging", "production"):
+            docs = render(values, "--namespace", namespace)
+            cluster_scoped = {
+                (d["kind"], d["metadata"]["name"])
+                for d in docs
+                if d["kind"] in ("ClusterRole", "ClusterRoleBinding")
+            }
+            assert cluster_scoped, values
+            bindings = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+            for binding in bindings:  # each binds its own release's role and account
+                assert ("ClusterRole", binding["roleRef"]["name"]) in cluster_scoped
+                assert {s["namespace"] for s in binding["subjects"]} == {namespace}
+            names.append(cluster_scoped)
+        assert not names[0] & names[1], values
+
+
 def test_the_operator_gets_a_task_template_it_can_load() -> None:
     env = operator_env(render("ci/default-values.yaml"))
     config = JobTemplateConfig.model_validate_json(env["BKJOBS_TASK_TEMPLATE"])
