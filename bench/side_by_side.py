@@ -52,20 +52,22 @@ class Data:
     api_key: str
     product_tags: list[tuple[str, str]]
     seed_ids: list[str]
-    cluster_ids: list[str]
+    cluster_tags: list[tuple[str, str]]
 
 
 def requests_for(workload: str, side: str, data: Data) -> list[Request]:
     auth = {"Authorization": f"Bearer {data.api_key}"}
     if workload == "reads":
-        ids = {"seed": data.seed_ids, "cluster": data.cluster_ids}.get(
-            side, [job_id for job_id, _ in data.product_tags]
-        )
+        ids = {
+            "seed": data.seed_ids,
+            "cluster": [job_id for job_id, _ in data.cluster_tags],
+        }.get(side, [job_id for job_id, _ in data.product_tags])
         return [Request("GET", f"/api/jobs/{job_id}", auth) for job_id in ids[:SAMPLE]]
     if workload == "reads-304":
+        tags = data.cluster_tags if side == "cluster" else data.product_tags
         return [
             Request("GET", f"/api/jobs/{job_id}", {**auth, "If-None-Match": tag})
-            for job_id, tag in data.product_tags[:SAMPLE]
+            for job_id, tag in tags[:SAMPLE]
         ]
     if workload == "listing":
         return [
@@ -88,7 +90,6 @@ def servers_for(workload: str, sides: Sides, cluster: Server | None) -> dict[str
     if workload == "reads-304":
         del chosen["seed"]  # the seed design has no ETag: compared with its plain reads
         del chosen["bare"]
-        chosen.pop("cluster", None)  # its ETags are resourceVersions: not seeded here
     return chosen
 
 
@@ -168,16 +169,17 @@ def run_size(args: argparse.Namespace, jobs: int, scratch: Path) -> dict[str, ob
         companies = workload.company_ids() + SUBMIT_COMPANIES
         workloads = ["reads", "reads-304", "listing", "submits"]
         with ExitStack() as stack:
-            cluster, cluster_ids = None, []
+            cluster: Server | None = None
+            cluster_tags: list[tuple[str, str]] = []
             if args.cluster:
                 began = time.monotonic()
-                cluster, cluster_ids = stack.enter_context(
+                cluster, cluster_tags = stack.enter_context(
                     cluster_api(
                         scratch, workload, TENANT, api_key, companies, access_log=ACCESS_LOG
                     )
                 )
                 print(f"cluster mode up in {time.monotonic() - began:.0f} s", flush=True)
-            data = Data(workload, api_key, product_tags, seed_ids, cluster_ids)
+            data = Data(workload, api_key, product_tags, seed_ids, cluster_tags)
             load = [os.getloadavg()]
             sides = stack.enter_context(
                 all_sides(

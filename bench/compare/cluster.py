@@ -47,8 +47,9 @@ def cluster_api(
     companies: list[str],
     *,
     access_log: bool,
-) -> Iterator[tuple[Server, list[str]]]:
-    """The API in cluster mode and the ids of the jobs seeded on its (emulated) server."""
+) -> Iterator[tuple[Server, list[tuple[str, str]]]]:
+    """The API in cluster mode and the jobs seeded on its (emulated) server: (id, ETag), the
+    ETag as the API answers it (the id and the resourceVersion)."""
     sys.path.insert(0, str(ROOT))
     from tests.k8s.emulator import KubernetesEmulator
 
@@ -65,8 +66,8 @@ def cluster_api(
             emulator.create(
                 RESOURCE, NAMESPACE, spec_to_resource(spec, job_id=job_id, namespace=NAMESPACE)
             )
-            emulator.patch_status(RESOURCE, NAMESPACE, job_id, finished(company, tenant_id))
-            ids.append(job_id)
+            done = emulator.patch_status(RESOURCE, NAMESPACE, job_id, finished(company, tenant_id))
+            ids.append((job_id, f'"{job_id}.{done["metadata"]["resourceVersion"]}"'))
         env = {
             **product_env(folder / "data", api_key, companies, access_log),
             "BKJOBS_JOB_STORE": "kubernetes",

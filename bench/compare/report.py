@@ -115,6 +115,15 @@ def cluster_targets(table: Table) -> list[Target]:
             cluster_reads.rate >= 0.7 * bare_reads.rate,
         )
     )
+    if "cluster" in table.get("reads-304", {}):
+        found.append(
+            rate_target(
+                "cluster 304 path vs own 200 reads",
+                table["reads-304"]["cluster"],
+                cluster_reads,
+                1.0,
+            )
+        )
     submits, seed_submits = table["submits"]["cluster"], table["submits"]["seed"]
     found += [
         rate_target("cluster submits vs seed", submits, seed_submits, 1.5),
