@@ -308,10 +308,31 @@ def test_a_job_created_through_one_api_replica_is_found_at_once_by_another(
                 cached_first += other_cache.get(job.id) is not None
                 seen = other.get(job.id)
                 found += seen is not None and seen.id == job.id
+            # each job reached the second cache through its watch: the lag histogram
+            # (``bkjobs_watch_cache_lag_seconds``) counted every one
+            lag = wait_until(
+                lambda: (counted := lag_samples(other_cache))["_count"] == submitted and counted,
+                timeout=60,
+                what="every job in the second cache's lag histogram",
+            )
         finally:
             other_cache.stop()
     assert found == submitted, f"{submitted - found} of {submitted} reads missed their job"
-    print(f"{cached_first} of {submitted} jobs were in the second cache before the read")
+    assert 0 < lag["_sum"] < 30 * submitted
+    print(
+        f"{cached_first} of {submitted} jobs were in the second cache before the read; "
+        f"mean lag {lag['_sum'] / submitted * 1000:.0f} ms"
+    )
+
+
+def lag_samples(cache: WatchCache) -> dict[str, float]:
+    """The cache's lag histogram's ``_count`` and ``_sum``."""
+    [family] = cache.lag.collect()
+    return {
+        sample.name.removeprefix(family.name): sample.value
+        for sample in family.samples
+        if sample.name.endswith(("_count", "_sum"))
+    }
 
 
 def _unmanaged(template: dict[str, Any]) -> dict[str, Any]:

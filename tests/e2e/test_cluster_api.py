@@ -337,17 +337,33 @@ def seed_row_on(day: datetime, description: str, amount: str) -> NewTransaction:
 
 
 def test_metrics_count_the_cached_resources(cluster: Cluster, http: httpx.Client) -> None:
+    """The API's ``/metrics`` (what the chart's ServiceMonitor scrapes) in cluster mode: the
+    watch cache's size, sync and relists; how long submitted jobs took to arrive through the
+    watch (the lag histogram: the job this test submits is counted once it arrived, in well
+    under the histogram's last bucket); and how long the API server has been silent."""
     start(http, "categorize")
-    with cluster.client(token=None) as prometheus:
-        text = prometheus.get("/metrics").text
 
-    samples = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if not sample.labels
-    }
+    def scrape() -> dict[str, float]:
+        with cluster.client(token=None) as prometheus:
+            text = prometheus.get("/metrics").text
+        return {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if not sample.labels
+            or (sample.name.endswith("_bucket") and sample.labels.get("le") == "30.0")
+        }
+
+    samples = wait_until(
+        lambda: (found := scrape()).get("bkjobs_watch_cache_lag_seconds_count", 0) >= 1 and found,
+        timeout=30,
+        what="the submitted job counted in the lag histogram",
+    )
     assert samples["bkjobs_watch_cache_synced"] == 1
     assert samples["bkjobs_watch_cache_objects"] >= 1
     assert samples["bkjobs_watch_cache_relists_total"] >= 1
+    lagged = samples["bkjobs_watch_cache_lag_seconds_count"]
+    assert samples["bkjobs_watch_cache_lag_seconds_bucket"] == lagged  # each within 30 s
+    assert 0 <= samples["bkjobs_watch_cache_lag_seconds_sum"] < 30 * lagged
+    assert 0 <= samples["bkjobs_watch_cache_silence_seconds"] < 120
     assert "bkjobs_workers_alive" not in samples  # no embedded workers in cluster mode

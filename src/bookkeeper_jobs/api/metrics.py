@@ -5,8 +5,11 @@
 - ``bkjobs_jobs_submitted_total{type}`` and ``bkjobs_submit_duration_seconds{type}``: what
   this replica accepted, and how long recording each took (a SQLite commit, or the
   BookkeepingJob's create);
-- ``bkjobs_watch_cache_objects``, ``bkjobs_watch_cache_relists_total`` and
-  ``bkjobs_watch_cache_synced`` (cluster mode);
+- ``bkjobs_watch_cache_objects``, ``bkjobs_watch_cache_relists_total``,
+  ``bkjobs_watch_cache_synced``, the lag histogram ``bkjobs_watch_cache_lag_seconds`` (from a
+  job's submission to its arrival through the watch) and
+  ``bkjobs_watch_cache_silence_seconds`` (since the API server last sent anything; a real
+  one bookmarks about once a minute) (cluster mode);
 - ``bkjobs_workers_alive`` (embedded mode);
 - ``bkjobs_http_responses_total{method,status}``: every response this replica sent, counted
   in a plain dict by :class:`ResponseCounter` and read at each scrape (what the access log,
@@ -150,6 +153,15 @@ def _cache_metrics(store: KubernetesJobStore) -> Iterator[Metric]:
         "Full lists of BookkeepingJobs (start, 410 Gone).",
         cache.relists,
     )
+    yield from cache.lag.collect()
+    silence = cache.silent_for()
+    if silence is not None:
+        yield GaugeMetricFamily(
+            "bkjobs_watch_cache_silence_seconds",
+            "Seconds since the API server last sent the cache anything (a list, an event or a"
+            " bookmark); bookmarks come about once a minute, so far more means a stuck watch.",
+            value=silence,
+        )
 
 
 def metrics_router(metrics: ApiMetrics) -> APIRouter:

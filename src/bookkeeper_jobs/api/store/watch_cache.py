@@ -28,6 +28,7 @@ from typing import Any
 
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
+from prometheus_client import Histogram
 from urllib3.exceptions import HTTPError
 
 from bookkeeper_jobs.api.store.protocol import JobStamp
@@ -97,6 +98,15 @@ class WatchCache:
         self._clock = clock
         self._failing_since: float | None = None
         self._last_error = ""
+        self._last_heard: float | None = None
+        self.lag = Histogram(
+            "bkjobs_watch_cache_lag_seconds",
+            "Seconds from a job's submission (its created-at annotation, the submitting API's"
+            " clock) to its arrival in this cache through the watch: how long a replica that"
+            " did not create a job answers from its cache without it.",
+            buckets=LAG_BUCKETS,
+            registry=None,  # collected with the cache's other metrics (api/metrics.py)
+        )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -120,6 +130,12 @@ class WatchCache:
             f"the watch of bookkeepingjobs has failed for {failing:.0f} s"
             f" (last error: {self._last_error})"
         )
+
+    def silent_for(self) -> float | None:
+        """Seconds since the API server last sent anything (a list, an event or a bookmark);
+        None before the first list. A real server bookmarks about once a minute."""
+        heard = self._last_heard
+        return None if heard is None else max(0.0, self._clock() - heard)
 
     def get(self, name: str) -> Resource | None:
         entry = self._by_name.get(name)  # one dict read: atomic under the GIL
@@ -273,6 +289,7 @@ class WatchCache:
                 break
         self.replace_all(items, listing["metadata"]["resourceVersion"])
         self.relists += 1
+        self._last_heard = self._clock()
         self._healthy()
         self._synced.set()
 
@@ -310,9 +327,12 @@ class WatchCache:
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
+        self._last_heard = self._clock()
         if kind == "ERROR":
             # A 410 Expired travels as an ERROR event carrying a Status in a 200 stream.
             raise api_error(int(obj.get("code") or 0), json.dumps(obj), str(obj.get("reason", "")))
+        if kind == "ADDED":
+            self._observe_lag(obj)
         if kind == "ADDED" or kind == "MODIFIED":
             self.upsert(obj)
         elif kind == "DELETED":
@@ -320,6 +340,22 @@ class WatchCache:
         version = obj.get("metadata", {}).get("resourceVersion")
         if version:
             self._resource_version = version
+
+    def _observe_lag(self, obj: Resource) -> None:
+        created = ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CREATED)
+        if not created:
+            return  # not created through the API: no submission time to measure from
+        try:
+            submitted = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError:
+            return
+        if submitted.tzinfo is None:
+            submitted = submitted.replace(tzinfo=UTC)
+        # clamped: the submitting replica's clock may run a little ahead of this one's
+        self.lag.observe(max(0.0, (datetime.now(UTC) - submitted).total_seconds()))
+
+
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 def _events(response: Any) -> Iterator[dict[str, Any]]:
