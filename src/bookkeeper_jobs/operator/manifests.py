@@ -33,7 +33,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bookkeeper_jobs.lifecycle import TaskExit
-from bookkeeper_jobs.resource import LABEL_NAME, BookkeepingJobSpec, label_value
+from bookkeeper_jobs.resource import (
+    ANNOTATION_CREATED,
+    LABEL_NAME,
+    BookkeepingJobSpec,
+    label_value,
+)
 from bookkeeper_jobs.settings import Settings
 
 CONTAINER_NAME = "task"
@@ -302,12 +307,17 @@ def build_job_manifest(
         suspend = True  # Kueue unsuspends it once admitted
     if suspend:
         job_spec["suspend"] = True
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": job_name(name), "namespace": namespace, "labels": labels},
-        "spec": job_spec,
+    job_metadata: dict[str, Any] = {
+        "name": job_name(name),
+        "namespace": namespace,
+        "labels": labels,
     }
+    created = (metadata.get("annotations") or {}).get(ANNOTATION_CREATED)
+    if created:
+        # the submission's time to the microsecond: the start order among waiting Jobs is
+        # oldest first, and creationTimestamp has whole seconds only (a burst ties)
+        job_metadata["annotations"] = {ANNOTATION_CREATED: created}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_metadata, "spec": job_spec}
 
 
 def _either(value: int | None, default: int) -> int:

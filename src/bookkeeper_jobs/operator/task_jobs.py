@@ -18,14 +18,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from kubernetes import client
 
 from bookkeeper_jobs.kube import kube_errors
 from bookkeeper_jobs.operator.manifests import KUEUE_QUEUE_LABEL, TASK_LABELS
-from bookkeeper_jobs.resource import LABEL_TENANT, LABEL_TYPE
+from bookkeeper_jobs.resource import ANNOTATION_CREATED, LABEL_TENANT, LABEL_TYPE
 
 SELECTOR = ",".join(f"{key}={value}" for key, value in TASK_LABELS.items())
 MAX_AGE_SECONDS = 60.0
@@ -37,7 +37,7 @@ class TaskJob:
     name: str
     tenant: str
     job_type: str
-    created: float  # epoch seconds
+    created: float  # epoch seconds: when the job was submitted
     started: float | None  # epoch seconds; None while suspended (the Job controller clears it)
     suspended: bool
     finished: bool
@@ -67,7 +67,11 @@ def task_job(body: Mapping[str, Any]) -> TaskJob:
         name=str(metadata.get("name", "")),
         tenant=str(labels.get(LABEL_TENANT, "")),
         job_type=str(labels.get(LABEL_TYPE, "")),
-        created=_epoch(metadata.get("creationTimestamp")) or 0.0,
+        # the submission's time (microseconds; the manifest copies it from the resource),
+        # else the Job's creationTimestamp (whole seconds)
+        created=_epoch((metadata.get("annotations") or {}).get(ANNOTATION_CREATED))
+        or _epoch(metadata.get("creationTimestamp"))
+        or 0.0,
         started=_epoch(status.get("startTime")),
         suspended=bool(spec.get("suspend")),
         finished=finished,
@@ -77,10 +81,16 @@ def task_job(body: Mapping[str, Any]) -> TaskJob:
 
 
 def _epoch(moment: object) -> float | None:
-    if isinstance(moment, datetime):
-        return moment.timestamp()
+    """Epoch seconds of a timestamp (UTC when it names no zone); None when absent or not a
+    timestamp (an annotation someone edited by hand is ignored, never fatal)."""
     if isinstance(moment, str) and moment:
-        return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+        try:
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if isinstance(moment, datetime):
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return aware.timestamp()
     return None
 
 

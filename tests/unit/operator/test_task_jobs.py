@@ -7,11 +7,12 @@ import json
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from kubernetes import client
 
-from bookkeeper_jobs.operator.manifests import TASK_LABELS
-from bookkeeper_jobs.operator.task_jobs import MAX_AGE_SECONDS, TaskJobIndex
-from bookkeeper_jobs.resource import LABEL_TENANT
+from bookkeeper_jobs.operator.manifests import TASK_LABELS, JobTemplateConfig, build_job_manifest
+from bookkeeper_jobs.operator.task_jobs import MAX_AGE_SECONDS, TaskJobIndex, task_job
+from bookkeeper_jobs.resource import ANNOTATION_CREATED, LABEL_TENANT
 
 NS = "default"
 
@@ -100,3 +101,39 @@ def test_jobs_that_are_not_task_jobs_are_not_counted() -> None:
     other["metadata"]["labels"] = {"app": "something-else"}
     index.observe(NS, other)
     assert suspended(index, lister) == {}
+
+
+def test_waiting_jobs_of_one_second_keep_their_submission_order() -> None:
+    """A real API server's creationTimestamp has whole seconds, and a burst's Jobs share one:
+    the start order (oldest first) reads the submission time the manifest copies from the
+    resource's created-at annotation, to the microsecond; a Job without it (or with an
+    unreadable one) falls back to its creationTimestamp."""
+    names = ["job-f0-run", "job-a0-run", "job-c0-run"]  # submitted in this order
+    bodies = []
+    for n, name in enumerate(names):
+        body = job(name, 10 + n, suspend=True)
+        body["metadata"]["annotations"] = {
+            ANNOTATION_CREATED: f"2026-11-30T10:00:00.{100 + n:06d}+00:00"
+        }
+        bodies.append(body)
+    created = [task_job(body).created for body in bodies]
+    assert created == sorted(created) and len(set(created)) == 3
+    assert task_job(job("job-b0-run", 1)).created == pytest.approx(created[0] - 0.0001)
+    broken = job("job-d0-run", 2)
+    broken["metadata"]["annotations"] = {ANNOTATION_CREATED: "yesterday"}
+    assert task_job(broken).created == task_job(job("job-e0-run", 3)).created
+
+
+def test_the_task_job_carries_its_submission_time() -> None:
+    resource = {
+        "metadata": {
+            "name": "job-0123456789abcdef0123",
+            "namespace": NS,
+            "annotations": {ANNOTATION_CREATED: "2026-11-30T10:00:00.123456+00:00"},
+        },
+        "spec": {"type": "categorize", "companyId": "c1", "tenantId": "t1", "parameters": {}},
+    }
+    manifest = build_job_manifest(resource, JobTemplateConfig(image="registry.test/bk:1"))
+    assert manifest["metadata"]["annotations"] == {
+        ANNOTATION_CREATED: "2026-11-30T10:00:00.123456+00:00"
+    }
