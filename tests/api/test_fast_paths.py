@@ -228,9 +228,9 @@ def test_a_changed_job_is_never_answered_from_an_older_body(pair: Pair) -> None:
     assert next(j for j in listed if j["id"] == job_id) == after.json()
 
 
+@pytest.mark.parametrize("pair", ["cluster"], indirect=True)  # embedded: only its TTL sweep deletes
 def test_a_deleted_job_reads_as_missing(pair: Pair) -> None:
-    if pair.cluster is None:
-        pytest.skip("the embedded store deletes only in its TTL sweep")
+    assert pair.cluster is not None
     gone, kept = submit(pair, "c2"), submit(pair, "c2")
     read = pair.same("GET", f"/api/jobs/{gone}", headers=A)
     page = pair.same("GET", "/api/jobs/company/c2?limit=1", headers=A)
