@@ -11,12 +11,16 @@ Roles, the real operator with ``BKJOBS_MAX_RUNNING_JOBS`` = ``--room``, and task
 the product's own ``categorize`` task with ``BKJOBS_DATABASE_URL`` from a Secret. ``--jobs``
 categorize jobs are submitted through the API's store (8 threads), then sampled every second
 until every one has ended: task processes running on the node, task Jobs not suspended, and
-connections to the ledger database (``pg_stat_activity``).
+connections to the ledger database (``pg_stat_activity``). Each task is a new Python process
+(~2-3 s of CPU here), so 1,000 of them take ~20 minutes on two cores: ``--cancel-after``
+cancels, through the store as users do, whatever has not ended after that many seconds, and
+the run ends once every job has reached a final state.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -32,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bookkeeper_jobs.errors import JobStateError  # noqa: E402
 from bookkeeper_jobs.jobs import CategorizeSpec  # noqa: E402
 from bookkeeper_jobs.ledger.engine import create_ledger_engine  # noqa: E402
 from bookkeeper_jobs.ledger.ledger import Ledger  # noqa: E402
@@ -89,6 +94,11 @@ class Sampler(threading.Thread):
             self.samples += 1
 
 
+def cancel(backend: RealClusterBackend, job_id: str) -> None:
+    with contextlib.suppress(JobStateError):  # it ended meanwhile
+        backend.store.cancel(job_id)
+
+
 def _finished(job: dict[str, Any]) -> bool:
     conditions = (job.get("status") or {}).get("conditions") or []
     return any(c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in conditions)
@@ -99,6 +109,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--room", type=int, default=8, help="BKJOBS_MAX_RUNNING_JOBS")
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--cancel-after", type=float, default=None)
     args = parser.parse_args()
     os.environ.setdefault("BKJOBS_ENVIRONMENT", "test")
 
@@ -177,17 +188,30 @@ def run(
     print(f"  submitted (202s) in {submitted:.1f} s ({args.jobs / submitted:.0f}/s)", flush=True)
     deadline = began + args.timeout
     phases: dict[str, int] = {}
+    cancelled_at: float | None = None
     while time.monotonic() < deadline:
         phases = {}
+        open_ids = []
         for job_id in ids:
             job = backend.store.get(job_id)
             phase = job.status.phase.value if job is not None else "missing"
             phases[phase] = phases.get(phase, 0) + 1
-        ended = sum(phases.get(p, 0) for p in ("complete", "failed", "cancelled"))
-        if ended == len(ids):
+            if job is not None and not job.status.phase.is_terminal:
+                open_ids.append(job_id)
+        if not open_ids:
             break
+        elapsed = time.monotonic() - began
+        if args.cancel_after is not None and cancelled_at is None and elapsed > args.cancel_after:
+            print(f"  after {elapsed:.0f} s: {phases}; cancelling the {len(open_ids):,} open")
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda job_id: cancel(backend, job_id), open_ids))
+            cancelled_at = time.monotonic()
         time.sleep(5)
     took = time.monotonic() - began
+    if cancelled_at is not None:
+        print(
+            f"  every cancelled job final {time.monotonic() - cancelled_at:.0f} s after the cancels"
+        )
     sampler.stop.set()
     sampler.join()
     print(
