@@ -15,7 +15,6 @@ replaces any that dies.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -170,14 +169,17 @@ class AttemptWatch:
     def _watch(self, child: BaseProcess, receiver: Connection) -> WatchEnding:
         deadline = time.monotonic() + self.settings.job_timeout
         next_renewal = time.monotonic() + LEASE_RENEW_SECONDS
+        watched: list[Connection | int] = [receiver, child.sentinel]
         while True:
-            ready = wait([receiver, child.sentinel], POLL_SECONDS)
+            ready = wait(watched, POLL_SECONDS)
             if child.sentinel in ready:
                 self._receive(receiver)
                 child.join()
                 return WatchEnding.EXITED
-            if receiver in ready:
-                self._receive(receiver)
+            if receiver in ready and self._receive(receiver):
+                # The outcome (or EOF) is in: the pipe stays readable from now on, so waiting
+                # on it would spin; only the child's exit is left to wait for.
+                watched = [child.sentinel]
             ending = self._reason_to_stop(deadline, next_renewal)
             if time.monotonic() >= next_renewal:
                 next_renewal = time.monotonic() + LEASE_RENEW_SECONDS
@@ -185,11 +187,15 @@ class AttemptWatch:
                 stop_process(child)
                 return ending
 
-    def _receive(self, receiver: Connection) -> None:
-        """Take the child's outcome if it sent one (at most one; EOF: it sent none)."""
+    def _receive(self, receiver: Connection) -> bool:
+        """Take the child's outcome if it sent one (at most one; EOF: it sent none). True
+        once nothing more can come through the pipe."""
         if self.outcome is None and receiver.poll():
-            with contextlib.suppress(EOFError):
+            try:
                 self.outcome = receiver.recv()
+            except EOFError:
+                return True
+        return self.outcome is not None
 
     def _reason_to_stop(self, deadline: float, next_renewal: float) -> WatchEnding | None:
         now = time.monotonic()
