@@ -6,13 +6,16 @@ status, headers and body must be the same, refusals included.
 Every comparison runs twice: over the embedded store, and in cluster mode over the
 ``KubernetesJobStore`` on the emulated API server (each app then has its own watch cache,
 as two API replicas do; :meth:`Pair.same` waits until both caches hold what the API server
-holds before it compares)."""
+holds before it compares). Submissions check that the quick submit path answered each 202
+(its ``answered`` count) and that every refusal of the store, in cluster mode the API
+server's own (a CEL rule's 422, a 500, no answer at all), fell through to the route."""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -21,7 +24,9 @@ from typing import Any
 
 import httpx
 import pytest
+import urllib3
 from fastapi import FastAPI
+from kubernetes.client.exceptions import ApiException
 
 from bookkeeper_jobs.api.app import create_app
 from bookkeeper_jobs.api.polling import PollingFastPath
@@ -50,6 +55,14 @@ def fast_path_of(app: FastAPI) -> PollingFastPath:
     """The app's polling middleware, as built on its first request."""
     layer: Any = app.middleware_stack
     while not isinstance(layer, PollingFastPath):
+        layer = layer.app
+    return layer
+
+
+def quick_submit_of(app: FastAPI) -> QuickSubmit:
+    """The app's quick submit middleware, as built on its first request."""
+    layer: Any = app.middleware_stack
+    while not isinstance(layer, QuickSubmit):
         layer = layer.app
     return layer
 
@@ -102,6 +115,12 @@ class Pair:
         fast, route = self.both(method, path, **kwargs)
         assert answer(fast) == answer(route), (method, path, kwargs)
         return fast
+
+    def submitted_fast(self) -> int:
+        """How many 202s the shipped app's quick submit path has sent."""
+        if self.apps[0].middleware_stack is None:
+            return 0  # no request yet
+        return quick_submit_of(self.apps[0]).answered
 
 
 def answer(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -353,14 +372,21 @@ def json_headers(token: dict[str, str], **extra: str) -> dict[str, str]:
     return {**token, "Content-Type": "application/json", **extra}
 
 
-def same_submission(pair: Pair, body: bytes, headers: dict[str, str], path: str) -> None:
-    """Sent to both: their job ids differ unless a key replays one; compared without them."""
-    fast, route = pair.both("POST", path, content=body, headers=headers)
-    fast_answer, route_answer = answer(fast), answer(route)
-    if fast.status_code == 202:
-        fast_answer = without_job_id(fast_answer, fast.json()["job_id"])
+def same_submission(
+    pair: Pair, body: bytes, headers: dict[str, str], path: str, *, fast: bool | None = None
+) -> httpx.Response:
+    """Sent to both: their job ids differ unless a key replays one; compared without them.
+    ``fast``: whether the quick submit path must have answered (None: not checked)."""
+    before = pair.submitted_fast()
+    shipped, route = pair.both("POST", path, content=body, headers=headers)
+    fast_answer, route_answer = answer(shipped), answer(route)
+    if shipped.status_code == 202:
+        fast_answer = without_job_id(fast_answer, shipped.json()["job_id"])
         route_answer = without_job_id(route_answer, route.json()["job_id"])
     assert fast_answer == route_answer, (path, body, headers)
+    if fast is not None:
+        assert pair.submitted_fast() == before + fast, (path, body, headers)
+    return shipped
 
 
 def without_job_id(
@@ -389,9 +415,12 @@ def test_submissions_answer_as_the_route(pair: Pair) -> None:
         b"null",
     ]
     for body in bodies:
-        same_submission(pair, body, json_headers(A), path)
+        accepted = same_submission(pair, body, json_headers(A), path)
+        assert (accepted.status_code == 202) == (body in bodies[:2]), body
+        # a 202 from the quick path, whichever store; every refusal from the route
+        same_submission(pair, body, json_headers(A), path, fast=accepted.status_code == 202)
         for headers in [B, OTHER_COMPANY, *REFUSED_TOKENS]:
-            same_submission(pair, body, json_headers(headers), path)
+            same_submission(pair, body, json_headers(headers), path, fast=False)
     for headers in [
         {**A, "Content-Type": "text/plain"},
         {**A, "Content-Type": "application/json; charset=utf-8"},
@@ -407,16 +436,21 @@ def test_submissions_answer_as_the_route(pair: Pair) -> None:
 def test_idempotent_replays_and_conflicts_answer_as_the_route(pair: Pair) -> None:
     key = {"Idempotency-Key": "fast-path-key"}
     body = json.dumps({"company_id": "c1", "tenant_id": "t1"}).encode()
+    before = pair.submitted_fast()
     first = pair.shipped.post("/api/jobs/categorize", content=body, headers=json_headers(A, **key))
     assert first.status_code == 202
+    assert pair.submitted_fast() == before + 1  # the quick path created it
     # Both replay the same job now (they share the store), then both refuse another body.
     replay = pair.same("POST", "/api/jobs/categorize", content=body, headers=json_headers(A, **key))
     assert replay.json()["job_id"] == first.json()["job_id"]
+    assert replay.headers["location"] == first.headers["location"]
+    assert pair.submitted_fast() == before + 2  # the replay too
     other = json.dumps({"company_id": "c2", "tenant_id": "t1"}).encode()
     conflict = pair.same(
         "POST", "/api/jobs/categorize", content=other, headers=json_headers(A, **key)
     )
     assert conflict.status_code == 409
+    assert pair.submitted_fast() == before + 2  # the conflict is the route's
     # Another tenant's use of the same key is its own.
     b_body = json.dumps({"company_id": "c9", "tenant_id": "t2"}).encode()
     b_first = pair.shipped.post(
@@ -424,6 +458,63 @@ def test_idempotent_replays_and_conflicts_answer_as_the_route(pair: Pair) -> Non
     )
     assert b_first.status_code == 202
     assert b_first.json()["job_id"] != first.json()["job_id"]
+
+
+CEL_REFUSAL = {
+    "kind": "Status",
+    "apiVersion": "v1",
+    "status": "Failure",
+    "reason": "Invalid",
+    "code": 422,
+    "message": 'BookkeepingJob.bookkeeping.example.com "x" is invalid: spec: Invalid value: '
+    '"object": a refusal of a CEL rule',
+}
+INTERNAL = {**CEL_REFUSAL, "reason": "InternalError", "code": 500, "message": "etcd timeout"}
+
+
+def api_server_answer(status: int, body: dict[str, Any]) -> Exception:
+    failure = ApiException(status=status, reason=body["reason"])
+    failure.body = json.dumps(body)
+    return failure
+
+
+@pytest.mark.parametrize("pair", ["cluster"], indirect=True)  # the API server's refusals
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        api_server_answer(422, CEL_REFUSAL),
+        api_server_answer(500, INTERNAL),
+        api_server_answer(403, {**CEL_REFUSAL, "reason": "Forbidden", "code": 403}),
+        urllib3.exceptions.MaxRetryError(None, "/apis", "connection refused"),  # type: ignore[arg-type]
+    ],
+    ids=["cel-422", "500", "403", "unreachable"],
+)
+def test_api_server_refusals_are_the_routes(
+    pair: Pair, refusal: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create the API server refuses (or never answers) is not the quick path's: it falls
+    through, and the route, trying the create once more, answers as it would alone."""
+    tried: list[str] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        tried.append(threading.current_thread().name)
+        raise refusal
+
+    for store in pair.stores:
+        monkeypatch.setattr(store._api, "create_namespaced_custom_object", refuse)
+    body = json.dumps({"company_id": "c1", "tenant_id": "t1"}).encode()
+    # uvicorn closes the connection after the 500 of an unhandled error: one per request
+    once = {"Connection": "close"}
+    for extra in [once, {**once, "Idempotency-Key": f"refused-{id(refusal)}"}]:
+        tried.clear()
+        refused = same_submission(
+            pair, body, json_headers(A, **extra), "/api/jobs/categorize", fast=False
+        )
+        assert refused.status_code >= 400
+        # the shipped app tried in its create pool, then its route; the other its route
+        assert len(tried) == 3 and tried[0].startswith("bkjobs-create"), tried
+    monkeypatch.undo()
+    same_submission(pair, body, json_headers(A), "/api/jobs/categorize", fast=True)
 
 
 def test_responses_are_counted_on_both_paths(pair: Pair) -> None:

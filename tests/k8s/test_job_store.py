@@ -5,23 +5,35 @@ and re-lists after 410 Gone
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.config import kube_config
 
 from bookkeeper_jobs.api.cluster import cluster_services
-from bookkeeper_jobs.api.store.kubernetes import KubernetesJobStore
-from bookkeeper_jobs.api.store.protocol import JobStamp, encode_cursor, has_stamped_reads
+from bookkeeper_jobs.api.store.kubernetes import (
+    CREATE_THREADS,
+    KubernetesJobStore,
+    create_threads,
+)
+from bookkeeper_jobs.api.store.protocol import (
+    JobStamp,
+    encode_cursor,
+    has_stamped_reads,
+    queues_submissions,
+)
 from bookkeeper_jobs.api.store.watch_cache import WatchCache
 from bookkeeper_jobs.errors import (
     IdempotencyConflictError,
     InvalidCursorError,
     JobNotFoundError,
     JobStateError,
+    ResourceInvalidError,
     StoredJobError,
 )
 from bookkeeper_jobs.jobs import CategorizeSpec, JobPhase, new_job_id, utcnow
@@ -175,6 +187,52 @@ def test_idempotency_keys_map_to_deterministic_names(store: KubernetesJobStore) 
     assert again.job.id == first.job.id
     with pytest.raises(IdempotencyConflictError):
         store.submit(spec(), idempotency_key="k1", request_fingerprint="b")
+
+
+def test_awaited_submissions_create_in_the_stores_own_pool(
+    store: KubernetesJobStore, cluster: KubernetesEmulator
+) -> None:
+    """``submit_later`` (the quick submit path's): the same create as ``submit``, run by one
+    of the store's bounded create threads; replays, conflicts and the API server's refusals
+    arrive through the future."""
+    assert queues_submissions(store)
+    threads: list[str] = []
+    create = store._api.create_namespaced_custom_object
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return create(*args, **kwargs)
+
+    store._api.create_namespaced_custom_object = counted  # type: ignore[method-assign]
+    try:
+        futures = [store.submit_later(spec(n=n), None, None) for n in range(1, 21)]
+        jobs = [future.result(10).job for future in futures]
+        assert len({job.id for job in jobs}) == 20
+        for job in jobs:
+            assert cluster.get(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job.id)
+            assert store.get(job.id) == job  # in the cache at once
+        assert all(name.startswith("bkjobs-create") for name in threads)
+        assert len(set(threads)) <= create_threads(store._api) <= CREATE_THREADS
+        first = store.submit_later(spec(), "k-later", "a").result(10)
+        again = store.submit_later(spec(), "k-later", "a").result(10)
+        assert first.created and not again.created and again.job.id == first.job.id
+        with pytest.raises(IdempotencyConflictError):
+            store.submit_later(spec(), "k-later", "b").result(10)
+
+        def refused(*args: Any, **kwargs: Any) -> Any:
+            failure = client.ApiException(status=422, reason="Invalid")
+            failure.body = '{"kind": "Status", "reason": "Invalid", "message": "a CEL rule"}'
+            raise failure
+
+        store._api.create_namespaced_custom_object = refused  # type: ignore[method-assign]
+        with pytest.raises(ResourceInvalidError, match="a CEL rule"):
+            store.submit_later(spec(), None, None).result(10)
+    finally:
+        del store._api.create_namespaced_custom_object
+        store.close()
+    # a submission after close starts a new pool
+    assert store.submit_later(spec(), None, None).result(10).created
+    store.close()
 
 
 def test_cancel_asks_through_the_spec(

@@ -10,9 +10,16 @@ query string, one ``Content-Type: application/json``, a declared body length und
 ``Idempotency-Key`` of 1 to 255 characters, a body that is a JSON object the type's spec
 model validates (``model_validate`` of ``json.loads``, as FastAPI does), a tenant and
 company in the caller's grant. Anything else, and a refusal by the store (an
-``Idempotency-Key`` conflict, a storage error), goes to the route with the body replayed, so
+``Idempotency-Key`` conflict, a storage error, in cluster mode any error of the API server's
+such as a CEL rule's 422, or none reached), goes to the route with the body replayed, so
 every 4xx and 5xx is the route's own. The 202 is the route's: the same body, ``Location`` and
 metrics.
+
+It serves every store that offers awaited submissions
+(:class:`~bookkeeper_jobs.api.store.protocol.QueuedSubmissions`): the embedded store's group
+commit, and in cluster mode the ``KubernetesJobStore``'s create pool (the BookkeepingJob is
+created by one of its threads while the event loop serves other requests). :attr:`answered`
+counts the 202s it sent (tests check that it, not the route, answered).
 """
 
 from __future__ import annotations
@@ -30,7 +37,6 @@ from bookkeeper_jobs.api.polling import JOBS, caller, respond
 from bookkeeper_jobs.api.routes.start import fingerprint_of, record_submission
 from bookkeeper_jobs.api.schemas import JobStarted
 from bookkeeper_jobs.api.store.protocol import queues_submissions
-from bookkeeper_jobs.errors import IdempotencyConflictError, StorageError
 from bookkeeper_jobs.jobs import JobSpecBase, JobTypeInfo, job_types
 
 if TYPE_CHECKING:
@@ -53,6 +59,7 @@ class QuickSubmit:
         self.max_body = min(MAX_BODY, max_body)
         # The types that have a JSON route, as the router was built (create_app).
         self.types = {info.name: info for info in job_types() if info.json_route}
+        self.answered = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         info = self.job_type(scope)
@@ -111,8 +118,10 @@ class QuickSubmit:
             submission = await asyncio.wrap_future(
                 services.store.submit_later(spec, key, fingerprint_of(spec))
             )
-        except (IdempotencyConflictError, StorageError):
-            return False  # the route answers it (409, 503/507), trying the store once more
+        except Exception:
+            # An Idempotency-Key conflict (409), a storage error (503/507), the API server's
+            # refusal or absence: the route answers it, trying the store once more.
+            return False
         record_submission(services, spec, submission, began)
         job = submission.job
         started = JobStarted(job_id=job.id, status=job.status.phase).model_dump_json().encode()
@@ -122,6 +131,7 @@ class QuickSubmit:
             (b"location", f"/api/jobs/{job.id}".encode()),
         ]
         await respond(send, 202, response_headers, started)
+        self.answered += 1
         return True
 
 

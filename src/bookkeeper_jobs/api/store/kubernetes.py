@@ -16,6 +16,13 @@ entries (owner and version kept with each resource, listings kept sorted), so th
 fast path (``api/polling.py``) serves cluster mode too. Stamped reads never call the API
 server: a job or a cursor the cache does not hold reads as missing there, and the routes
 (which may ask the API server, in a worker thread) answer it.
+
+It also offers :class:`~bookkeeper_jobs.api.store.protocol.QueuedSubmissions`: a submission
+awaited by the API (the quick submit path, ``api/quick_submit.py``, and the JSON routes) runs
+its create in a small pool of this store's own (:data:`CREATE_THREADS` at most, within the
+client's connection pool), so no thread of the server's pool waits for the API server and the
+event loop never does either. The create is the same as :meth:`submit`'s (the client's
+configuration, its errors, the idempotent replay).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from time import monotonic
 from typing import cast
 
@@ -66,6 +74,9 @@ CANCEL_PATCH = {"spec": {"cancelRequested": True}}
 MISS_SECONDS = 2.0
 """How long an id the API server did not have is answered as missing without asking again."""
 MAX_REMEMBERED_MISSES = 10_000
+CREATE_THREADS = 8
+"""At most this many creates of awaited submissions in flight (fewer when the client's
+connection pool is smaller: each create holds one of its connections)."""
 
 
 class KubernetesJobStore:
@@ -78,6 +89,41 @@ class KubernetesJobStore:
         self._clock = clock
         self._misses: OrderedDict[str, float] = OrderedDict()
         self._misses_lock = threading.Lock()
+        self._creates: ThreadPoolExecutor | None = None
+        self._creates_lock = threading.Lock()
+
+    def submit_later(
+        self, spec: JobSpec, idempotency_key: str | None, request_fingerprint: str | None
+    ) -> Future[Submission]:
+        """:meth:`submit` in this store's create pool; the future holds its submission or its
+        error (``IdempotencyConflictError``, a ``KubernetesApiError`` such as the API server's
+        422, a connection error)."""
+        return self._create_pool().submit(
+            self.submit,
+            spec,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+        )
+
+    def _create_pool(self) -> ThreadPoolExecutor:
+        pool = self._creates
+        if pool is None:
+            with self._creates_lock:
+                pool = self._creates
+                if pool is None:
+                    pool = self._creates = ThreadPoolExecutor(
+                        max_workers=create_threads(self._api),
+                        thread_name_prefix="bkjobs-create",
+                    )
+        return pool
+
+    def close(self) -> None:
+        """Stop the create pool once the creates in flight are done (a later awaited
+        submission starts a new one)."""
+        with self._creates_lock:
+            pool, self._creates = self._creates, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def submit(
         self,
@@ -243,6 +289,16 @@ class KubernetesJobStore:
         if not self._cache.synced:
             return "the watch cache has not synced yet"
         return self._cache.unhealthy_reason()
+
+
+def create_threads(api: CustomObjectsApi) -> int:
+    """:data:`CREATE_THREADS`, or fewer when the client's connection pool is smaller (one of
+    its connections stays with the watch cache's watch)."""
+    configuration = getattr(getattr(api, "api_client", None), "configuration", None)
+    pool_size = getattr(configuration, "connection_pool_maxsize", None)
+    if not isinstance(pool_size, int) or pool_size < 2:
+        return CREATE_THREADS
+    return max(1, min(CREATE_THREADS, pool_size - 1))
 
 
 def parsed(obj: Resource) -> Job:

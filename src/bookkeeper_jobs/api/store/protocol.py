@@ -103,8 +103,13 @@ class StampedReads(Protocol):
 
 @runtime_checkable
 class QueuedSubmissions(Protocol):
-    """A store whose submissions can be awaited without a thread (the embedded store's
-    group commit); the API uses it when the store offers it."""
+    """A store whose submissions can be awaited without holding a thread of the server's
+    pool: the embedded store's group commit (one fsync for all waiting), the cluster store's
+    own bounded pool of creates. The API uses it when the store offers it: the quick submit
+    path (``api/quick_submit.py``) answers a 202 from it without FastAPI's routing, and the
+    JSON routes await it instead of running :meth:`JobStore.submit` in the server's pool.
+
+    The future holds what :meth:`JobStore.submit` would return or raise."""
 
     def submit_later(
         self, spec: JobSpec, idempotency_key: str | None, request_fingerprint: str | None
