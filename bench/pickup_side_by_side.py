@@ -2,7 +2,7 @@
 seed design's RQ workers, side by side in one run (prints figures; not a test).
 
     .venv/bin/python bench/pickup_side_by_side.py [--jobs 50] [--batch 1000] [--rounds 3]
-        [--workers 2] [--profile] [--what-if] [--fork-cost]
+        [--workers 2] [--profile] [--fork-cost]
 
 Each side runs ``--workers`` idle workers, started afresh for each round:
 
@@ -35,10 +35,9 @@ Rounds alternate the order of the sides. Figures: median of the rounds (min-max)
 (throughput) is the workers' processes and their reaped children (``/proc/<pid>/stat``), plus
 ``redis-server`` on RQ's side and the bench's own submitting process on both. ``--profile``
 adds one product throughput run under ``py-spy record`` (all supervisors and their task
-processes) and prints where the samples are. ``--what-if`` adds a third side, ``product-fix``:
-the same pool with one change to the supervisors' watch loop, patched in by this module
-(:func:`watch_without_spinning`), to measure what that change would give; the shipped code is
-what the ``product`` side runs. ``--fork-cost`` times a fork + exit + join of a no-op child
+processes) and prints where the samples are. (``--what-if``, a third side with the supervisors'
+watch loop patched so it stops polling the pipe once the outcome is in, measured that change
+before the product shipped it.) ``--fork-cost`` times a fork + exit + join of a no-op child
 from parents of an ``rq worker``'s size and of a supervisor's. Results go to
 ``bench/results/pickup-side-by-side-<time>.json`` (git-ignored).
 """
@@ -67,7 +66,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bookkeeper_jobs.api import workers
 from bookkeeper_jobs.api.store.local import LocalJobStore
 from bookkeeper_jobs.api.wakeup import WakeSender
 from bookkeeper_jobs.api.worker_pool import WorkerPool
@@ -95,45 +93,6 @@ def started(context: TaskContext[CategorizeSpec]) -> Started:
     """The product's trivial task: its wall-clock start, as RQ's job returns it."""
     del context
     return Started(started=time.time())
-
-
-WHAT_IF_ENV = "PICKUP_SIDE_BY_SIDE_WATCH_FIX"
-"""Set in the supervisors of the ``product-fix`` side (``--what-if``): they import this
-module to resolve their task, and it then replaces ``AttemptWatch._watch`` by
-:func:`watch_without_spinning`. Not the shipped code: a measure of one change to it."""
-
-
-def watch_without_spinning(
-    self: workers.AttemptWatch, child: Any, receiver: Any
-) -> workers.WatchEnding:
-    """``AttemptWatch._watch`` with one change: once the outcome (or EOF) has been read from
-    the pipe, wait on the child's exit alone. The shipped loop keeps the pipe in its
-    ``wait()``; at EOF the pipe stays readable, so from the child's outcome to its exit
-    (Python's exit, then the kernel tearing down a fork of a ~200 MB process) the
-    supervisor spins: ``wait()`` returns at once and ``_reason_to_stop`` reads the job's
-    ``cancel_requested`` from SQLite, tens of times a job."""
-    deadline = time.monotonic() + self.settings.job_timeout
-    next_renewal = time.monotonic() + workers.LEASE_RENEW_SECONDS
-    waiting = [receiver, child.sentinel]
-    while True:
-        ready = workers.wait(waiting, workers.POLL_SECONDS)
-        if child.sentinel in ready:
-            self._receive(receiver)
-            child.join()
-            return workers.WatchEnding.EXITED
-        if receiver in ready:
-            self._receive(receiver)
-            waiting = [child.sentinel]  # the outcome is in, or EOF: nothing more to read
-        ending = self._reason_to_stop(deadline, next_renewal)
-        if time.monotonic() >= next_renewal:
-            next_renewal = time.monotonic() + workers.LEASE_RENEW_SECONDS
-        if ending is not None:
-            workers.stop_process(child)
-            return ending
-
-
-if os.environ.get(WHAT_IF_ENV) == "1":
-    workers.AttemptWatch._watch = watch_without_spinning  # type: ignore[method-assign]
 
 
 def loadavg() -> float:
@@ -236,12 +195,9 @@ class Side:
 class Product(Side):
     name = "product"
 
-    def __init__(self, workers: int, logs: Path, *, watch_fix: bool = False) -> None:
+    def __init__(self, workers: int, logs: Path) -> None:
         self.workers = workers
         self.logs = logs
-        self.watch_fix = watch_fix
-        if watch_fix:
-            self.name = "product-fix"
         self._data: tempfile.TemporaryDirectory[str] | None = None
         self._stderr = -1
 
@@ -262,13 +218,10 @@ class Product(Side):
         self._stderr = os.dup(2)
         with (self.logs / f"{self.name}-workers.log").open("ab") as log:
             os.dup2(log.fileno(), 2)
-        if self.watch_fix:
-            os.environ[WHAT_IF_ENV] = "1"  # the spawned supervisors' environment
         try:
             self.pool.start()
         finally:
             os.dup2(self._stderr, 2)
-            os.environ.pop(WHAT_IF_ENV, None)
         wait_for(lambda: self.pool.alive() == self.workers, 60, "product supervisors")
         time.sleep(3)  # the supervisors import the app and their tasks, then poll
 
@@ -657,11 +610,6 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="then profile a product batch")
     parser.add_argument(
-        "--what-if",
-        action="store_true",
-        help="add a third side, product-fix: the product with watch_without_spinning",
-    )
-    parser.add_argument(
         "--fork-cost", action="store_true", help="then time fork+exit by the parent's size"
     )
     args = parser.parse_args()
@@ -686,8 +634,6 @@ def main() -> None:
                 "product": Product(args.workers, logs),
                 "rq": RQ(args.workers, logs, redis_url),
             }
-            if args.what_if:
-                sides["product-fix"] = Product(args.workers, logs, watch_fix=True)
             names = list(sides)
             rounds: list[dict[str, Any]] = []
             for index in range(args.rounds):
@@ -790,11 +736,6 @@ def print_table(report: dict[str, Any]) -> None:
     rate = product["jobs_per_s"]["median"] / rq["jobs_per_s"]["median"]
     print(f"\npick-up p50: product {p50:.2f}x RQ's (target <= 1)")
     print(f"throughput:  product {rate:.2f}x RQ's (target >= 1)")
-    if "product-fix" in rows:
-        fix = rows["product-fix"]
-        p50 = fix["to_code_p50_ms"]["median"] / rq["to_code_p50_ms"]["median"]
-        rate = fix["jobs_per_s"]["median"] / rq["jobs_per_s"]["median"]
-        print(f"what-if, product-fix: pick-up p50 {p50:.2f}x RQ's, throughput {rate:.2f}x RQ's")
 
 
 if __name__ == "__main__":
