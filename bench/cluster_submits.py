@@ -2,7 +2,7 @@
 14; prints figures, never part of ``make test``).
 
     .venv/bin/python bench/cluster_submits.py [--jobs 1000] [--rounds 3] [--seconds 10]
-        [--no-emulator] [--no-routes] [--no-audit]
+        [--no-emulator] [--no-routes] [--no-audit] [--create-threads 32]
 
 ``side_by_side.py`` measures cluster mode over the project's Python emulator, inside the
 benchmark's own process; this bench points ``bkjobs serve`` (``BKJOBS_JOB_STORE=kubernetes``)
@@ -21,6 +21,8 @@ runs. Sides, all up at once, rounds alternating the order:
 - **real-routes** (``--no-routes`` leaves it out): the same, but the store's awaited
   submissions hidden from the API, so a submission takes FastAPI's route and a thread of the
   server's pool for its create (cluster mode before the quick path);
+- **real-N** (``--create-threads N`` adds it): the API as shipped but for the store's create
+  pool, N threads (and N connections) instead of ``CREATE_THREADS``;
 - **emulator** (``--no-emulator`` leaves it out): the API over the emulator, as side_by_side's
   cluster side.
 
@@ -76,6 +78,19 @@ from bookkeeper_jobs.settings import load_settings
 # hidden (it offers stamped reads, not QueuedSubmissions): a submission takes FastAPI's
 # route and a thread of the server's pool, as before the quick submit path served cluster mode.
 protocol._OFFERS[KubernetesJobStore] = (True, False)
+settings = load_settings()
+app = create_app(settings, run_workers=False)
+run_until_stopped(uvicorn_server(app, settings, "127.0.0.1", int(sys.argv[1])))
+"""
+SERVE_WITH_CREATE_THREADS = """
+import sys
+from bookkeeper_jobs.api.app import create_app
+from bookkeeper_jobs.api.store import kubernetes
+from bookkeeper_jobs.cli import run_until_stopped, uvicorn_server
+from bookkeeper_jobs.settings import load_settings
+
+# What `bkjobs serve` runs in cluster mode, with another size of the store's create pool.
+kubernetes.CREATE_THREADS = int(sys.argv[2])
 settings = load_settings()
 app = create_app(settings, run_workers=False)
 run_until_stopped(uvicorn_server(app, settings, "127.0.0.1", int(sys.argv[1])))
@@ -166,7 +181,14 @@ def component_pids(plane: Any) -> dict[str, int]:
 
 
 def api_on(
-    stack: ExitStack, name: str, folder: Path, kubeconfig: Path, api_key: str, *, quick: bool
+    stack: ExitStack,
+    name: str,
+    folder: Path,
+    kubeconfig: Path,
+    api_key: str,
+    *,
+    quick: bool,
+    create_threads: int | None = None,
 ) -> Server:
     companies = [f"co-{n:03d}" for n in range(100)] + SUBMIT_COMPANIES
     env = {
@@ -176,7 +198,9 @@ def api_on(
         "KUBECONFIG": str(kubeconfig),
     }
     port = free_port()
-    if quick:
+    if create_threads is not None:
+        command = [sys.executable, "-c", SERVE_WITH_CREATE_THREADS, str(port), str(create_threads)]
+    elif quick:
         command = [str(Path(sys.executable).with_name("bkjobs")), "serve", "--host", "127.0.0.1"]
         command += ["--port", str(port)]
     else:
@@ -286,6 +310,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--no-emulator", dest="emulator", action="store_false")
     parser.add_argument("--no-routes", dest="routes", action="store_false")
+    parser.add_argument("--create-threads", type=int, help="add a side with this create pool")
     parser.add_argument(
         "--no-audit", dest="audit", action="store_false", help="kube-apiserver without audit log"
     )
@@ -322,6 +347,17 @@ def main() -> None:
         if args.routes:
             sides["real-routes"] = api_on(
                 stack, "real-routes", scratch, kubeconfig, api_key, quick=False
+            )
+        if args.create_threads:
+            name = f"real-{args.create_threads}"
+            sides[name] = api_on(
+                stack,
+                name,
+                scratch,
+                kubeconfig,
+                api_key,
+                quick=True,
+                create_threads=args.create_threads,
             )
         if args.emulator:
             companies = [f"co-{n:03d}" for n in range(100)] + SUBMIT_COMPANIES

@@ -501,7 +501,8 @@ def test_api_server_refusals_are_the_routes(
         raise refusal
 
     for store in pair.stores:
-        monkeypatch.setattr(store._api, "create_namespaced_custom_object", refuse)
+        for api in (store._api, store.creating_api()):
+            monkeypatch.setattr(api, "create_namespaced_custom_object", refuse)
     body = json.dumps({"company_id": "c1", "tenant_id": "t1"}).encode()
     # uvicorn closes the connection after the 500 of an unhandled error: one per request
     once = {"Connection": "close"}

@@ -16,11 +16,7 @@ from kubernetes import client
 from kubernetes.config import kube_config
 
 from bookkeeper_jobs.api.cluster import cluster_services
-from bookkeeper_jobs.api.store.kubernetes import (
-    CREATE_THREADS,
-    KubernetesJobStore,
-    create_threads,
-)
+from bookkeeper_jobs.api.store.kubernetes import CREATE_THREADS, KubernetesJobStore
 from bookkeeper_jobs.api.store.protocol import (
     JobStamp,
     encode_cursor,
@@ -193,17 +189,24 @@ def test_awaited_submissions_create_in_the_stores_own_pool(
     store: KubernetesJobStore, cluster: KubernetesEmulator
 ) -> None:
     """``submit_later`` (the quick submit path's): the same create as ``submit``, run by one
-    of the store's bounded create threads; replays, conflicts and the API server's refusals
-    arrive through the future."""
+    of the store's bounded create threads over a client of their own (the same server and
+    credentials, a connection pool for the threads); replays, conflicts and the API server's
+    refusals arrive through the future."""
     assert queues_submissions(store)
     threads: list[str] = []
-    create = store._api.create_namespaced_custom_object
+    creating = store.creating_api()
+    assert creating is not store._api
+    shared = store._api.api_client.configuration
+    own = creating.api_client.configuration
+    assert (own.host, own.api_key) == (shared.host, shared.api_key)
+    assert own.connection_pool_maxsize == CREATE_THREADS
+    create = creating.create_namespaced_custom_object
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         threads.append(threading.current_thread().name)
         return create(*args, **kwargs)
 
-    store._api.create_namespaced_custom_object = counted  # type: ignore[method-assign]
+    creating.create_namespaced_custom_object = counted  # type: ignore[method-assign]
     try:
         futures = [store.submit_later(spec(n=n), None, None) for n in range(1, 21)]
         jobs = [future.result(10).job for future in futures]
@@ -212,7 +215,7 @@ def test_awaited_submissions_create_in_the_stores_own_pool(
             assert cluster.get(f"{GROUP}/{VERSION}/{PLURAL}", NAMESPACE, job.id)
             assert store.get(job.id) == job  # in the cache at once
         assert all(name.startswith("bkjobs-create") for name in threads)
-        assert len(set(threads)) <= create_threads(store._api) <= CREATE_THREADS
+        assert len(set(threads)) <= CREATE_THREADS
         first = store.submit_later(spec(), "k-later", "a").result(10)
         again = store.submit_later(spec(), "k-later", "a").result(10)
         assert first.created and not again.created and again.job.id == first.job.id
@@ -224,11 +227,11 @@ def test_awaited_submissions_create_in_the_stores_own_pool(
             failure.body = '{"kind": "Status", "reason": "Invalid", "message": "a CEL rule"}'
             raise failure
 
-        store._api.create_namespaced_custom_object = refused  # type: ignore[method-assign]
+        creating.create_namespaced_custom_object = refused  # type: ignore[method-assign]
         with pytest.raises(ResourceInvalidError, match="a CEL rule"):
             store.submit_later(spec(), None, None).result(10)
     finally:
-        del store._api.create_namespaced_custom_object
+        del creating.create_namespaced_custom_object
         store.close()
     # a submission after close starts a new pool
     assert store.submit_later(spec(), None, None).result(10).created

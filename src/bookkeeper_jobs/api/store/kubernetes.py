@@ -19,14 +19,17 @@ server: a job or a cursor the cache does not hold reads as missing there, and th
 
 It also offers :class:`~bookkeeper_jobs.api.store.protocol.QueuedSubmissions`: a submission
 awaited by the API (the quick submit path, ``api/quick_submit.py``, and the JSON routes) runs
-its create in a small pool of this store's own (:data:`CREATE_THREADS` at most, within the
-client's connection pool), so no thread of the server's pool waits for the API server and the
-event loop never does either. The create is the same as :meth:`submit`'s (the client's
-configuration, its errors, the idempotent replay).
+its create in a pool of this store's own, :data:`CREATE_THREADS` threads over a client of
+their own (the same configuration: server, credentials, TLS; a connection pool as large as
+the thread pool), so no thread of the server's pool waits for the API server and the event
+loop never does either. The create is :meth:`submit`'s (its errors, the idempotent replay).
+On a busy API server a create waits for it more than it costs this process, so the pool is
+sized for many in flight (measured on the real control plane: ``bench/cluster_submits.py``).
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -34,7 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from time import monotonic
 from typing import cast
 
-from kubernetes.client import CustomObjectsApi
+from kubernetes.client import ApiClient, CustomObjectsApi
 
 from bookkeeper_jobs.api.store.protocol import (
     JobPage,
@@ -74,9 +77,9 @@ CANCEL_PATCH = {"spec": {"cancelRequested": True}}
 MISS_SECONDS = 2.0
 """How long an id the API server did not have is answered as missing without asking again."""
 MAX_REMEMBERED_MISSES = 10_000
-CREATE_THREADS = 8
-"""At most this many creates of awaited submissions in flight (fewer when the client's
-connection pool is smaller: each create holds one of its connections)."""
+CREATE_THREADS = 32
+"""At most this many creates of awaited submissions in flight (threads, and connections of
+their client)."""
 
 
 class KubernetesJobStore:
@@ -89,7 +92,7 @@ class KubernetesJobStore:
         self._clock = clock
         self._misses: OrderedDict[str, float] = OrderedDict()
         self._misses_lock = threading.Lock()
-        self._creates: ThreadPoolExecutor | None = None
+        self._creates: tuple[ThreadPoolExecutor, CustomObjectsApi] | None = None
         self._creates_lock = threading.Lock()
 
     def submit_later(
@@ -98,32 +101,35 @@ class KubernetesJobStore:
         """:meth:`submit` in this store's create pool; the future holds its submission or its
         error (``IdempotencyConflictError``, a ``KubernetesApiError`` such as the API server's
         422, a connection error)."""
-        return self._create_pool().submit(
-            self.submit,
-            spec,
-            idempotency_key=idempotency_key,
-            request_fingerprint=request_fingerprint,
-        )
+        pool, api = self._create_pool()
+        return pool.submit(self._submit, api, spec, idempotency_key, request_fingerprint)
 
-    def _create_pool(self) -> ThreadPoolExecutor:
-        pool = self._creates
-        if pool is None:
+    def _create_pool(self) -> tuple[ThreadPoolExecutor, CustomObjectsApi]:
+        creates = self._creates
+        if creates is None:
             with self._creates_lock:
-                pool = self._creates
-                if pool is None:
-                    pool = self._creates = ThreadPoolExecutor(
-                        max_workers=create_threads(self._api),
-                        thread_name_prefix="bkjobs-create",
+                creates = self._creates
+                if creates is None:
+                    pool = ThreadPoolExecutor(
+                        max_workers=CREATE_THREADS, thread_name_prefix="bkjobs-create"
                     )
-        return pool
+                    creates = self._creates = (pool, creating_api(self._api, CREATE_THREADS))
+        return creates
+
+    def creating_api(self) -> CustomObjectsApi:
+        """The client the create pool's threads create with."""
+        return self._create_pool()[1]
 
     def close(self) -> None:
-        """Stop the create pool once the creates in flight are done (a later awaited
-        submission starts a new one)."""
+        """Stop the create pool once the creates in flight are done, and close its client (a
+        later awaited submission starts new ones)."""
         with self._creates_lock:
-            pool, self._creates = self._creates, None
-        if pool is not None:
+            creates, self._creates = self._creates, None
+        if creates is not None:
+            pool, api = creates
             pool.shutdown(wait=True)
+            if api is not self._api:
+                api.api_client.close()
 
     def submit(
         self,
@@ -131,6 +137,15 @@ class KubernetesJobStore:
         *,
         idempotency_key: str | None = None,
         request_fingerprint: str | None = None,
+    ) -> Submission:
+        return self._submit(self._api, spec, idempotency_key, request_fingerprint)
+
+    def _submit(
+        self,
+        api: CustomObjectsApi,
+        spec: JobSpec,
+        idempotency_key: str | None,
+        request_fingerprint: str | None,
     ) -> Submission:
         body = spec_to_resource(
             spec,
@@ -144,7 +159,7 @@ class KubernetesJobStore:
             with kube_errors():
                 created = cast(
                     Resource,
-                    self._api.create_namespaced_custom_object(
+                    api.create_namespaced_custom_object(
                         GROUP, VERSION, self.namespace, PLURAL, body
                     ),
                 )
@@ -291,14 +306,17 @@ class KubernetesJobStore:
         return self._cache.unhealthy_reason()
 
 
-def create_threads(api: CustomObjectsApi) -> int:
-    """:data:`CREATE_THREADS`, or fewer when the client's connection pool is smaller (one of
-    its connections stays with the watch cache's watch)."""
+def creating_api(api: CustomObjectsApi, connections: int) -> CustomObjectsApi:
+    """A client for the create pool: ``api``'s configuration (a copy, so the server,
+    credentials and TLS are the same) with a connection pool of ``connections`` (the shared
+    client's is the kubernetes client's default, five per core, and the watch cache holds one
+    of them). ``api`` itself when it has no configuration to copy."""
     configuration = getattr(getattr(api, "api_client", None), "configuration", None)
-    pool_size = getattr(configuration, "connection_pool_maxsize", None)
-    if not isinstance(pool_size, int) or pool_size < 2:
-        return CREATE_THREADS
-    return max(1, min(CREATE_THREADS, pool_size - 1))
+    if configuration is None:
+        return api
+    own = copy.deepcopy(configuration)
+    own.connection_pool_maxsize = connections
+    return CustomObjectsApi(ApiClient(own))
 
 
 def parsed(obj: Resource) -> Job:
