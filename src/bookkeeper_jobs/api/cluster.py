@@ -24,14 +24,13 @@ def cluster_services(
     cache = WatchCache(api, settings.kubernetes_namespace)
     cache.start()
     ledger = LedgerGate(settings, migrate=False)  # the chart's migrations Job migrates
+    store = KubernetesJobStore(api, cache)
     services = Services(
-        settings=settings,
-        store=KubernetesJobStore(api, cache),
-        artifacts=artifact_store(settings),
-        ledger=ledger,
+        settings=settings, store=store, artifacts=artifact_store(settings), ledger=ledger
     )
 
     def stop() -> None:
+        store.close()  # the creates in flight finish first
         cache.stop()
         ledger.close()
 
