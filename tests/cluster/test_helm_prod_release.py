@@ -48,7 +48,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect
 from sqlalchemy.engine import make_url
 
 from bookkeeper_jobs.ledger.models import Base
@@ -64,6 +64,7 @@ from tests.cluster.test_helm_release import (
     KUBECTL,
     JsonObject,
     Release,
+    release_namespace,
 )
 from tests.support.jobs_http import accepted_job_id, follow_job, job_view
 from tests.support.polling import wait_until
@@ -176,20 +177,19 @@ def prod(
 ) -> Iterator[ProdRelease]:
     if not HELM.exists() or not KUBECTL.exists():
         unavailable(f"{HELM} or {KUBECTL} missing: run `make tools`")
-    database = f"bkjobs_prod_{os.getpid()}"
-    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{database}"'))
-    url = make_url(postgres_server_url).set(database=database).render_as_string(hide_password=False)
-    status, answer = control_plane.request(
-        "POST", "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}}
-    )
-    assert status == 201, answer
-    kubeconfig = control_plane.workdir / "prod-release.kubeconfig"
-    document = yaml.safe_load(control_plane.kubeconfig.read_text())
-    document["contexts"][0]["context"]["namespace"] = NAMESPACE
-    kubeconfig.write_text(yaml.safe_dump(document))
-    kubeconfig.chmod(0o600)
+    with release_namespace(
+        control_plane, postgres_server_url, NAMESPACE, f"bkjobs_prod_{os.getpid()}"
+    ) as (kubeconfig, url):
+        yield from _installed(control_plane, node_agent, kubeconfig, url, tmp_path_factory)
+
+
+def _installed(
+    control_plane: ControlPlane,
+    node_agent: NodeAgent,
+    kubeconfig: Path,
+    url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ProdRelease]:
     artifacts = Path(tempfile.mkdtemp(prefix="bkjobs-nfs-"))
     _persistent_volume(control_plane, artifacts)
     installed = ProdRelease(
@@ -245,11 +245,7 @@ def prod(
             timeout=300,
             check=False,
         )
-        control_plane.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}")
         control_plane.request("DELETE", f"/api/v1/persistentvolumes/{PV_NAME}")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
         shutil.rmtree(artifacts, ignore_errors=True)
 
 

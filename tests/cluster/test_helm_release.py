@@ -18,6 +18,7 @@ their own ServiceAccount's token, so the chart's RBAC is what lets them work.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -36,7 +37,8 @@ import httpx
 import pytest
 import yaml
 from kubernetes import client
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from bookkeeper_jobs.jobs import CategorizeSpec, new_job_id
 from bookkeeper_jobs.kube import load_kube_configuration
@@ -108,6 +110,12 @@ class Release:
         ]
         return sorted(items, key=lambda p: p["metadata"]["creationTimestamp"])
 
+    def phase_on_node(self, pod: JsonObject) -> str | None:
+        """The pod's phase as the node agent runs it; None until the agent has taken it up
+        (the API server lists a pod as soon as it is bound, before the agent's watch sees it)."""
+        worker = self.agent.worker(self.namespace, pod["metadata"]["name"])
+        return None if worker is None else worker.phase
+
     def worker(self, pod: JsonObject) -> PodWorker:
         worker = self.agent.worker(self.namespace, pod["metadata"]["name"])
         assert worker is not None, pod["metadata"]["name"]
@@ -118,7 +126,10 @@ class Release:
         :class:`OperatorCrashed` with the end of the log of the one that exited."""
 
         def settled() -> bool:
-            workers = [self.worker(pod) for pod in self.pods("operator")]
+            pods = self.pods("operator")
+            if any(self.phase_on_node(pod) is None for pod in pods):
+                return False  # bound, and not yet taken up by the node agent
+            workers = [self.worker(pod) for pod in pods]
             for worker in workers:
                 if worker.restart_count:
                     raise OperatorCrashed(
@@ -163,25 +174,52 @@ def _persistent_volume(plane: ControlPlane, directory: Path) -> None:
     assert status == 201, answer
 
 
+@contextlib.contextmanager
+def release_namespace(
+    plane: ControlPlane, postgres_server_url: str, namespace: str, database: str
+) -> Iterator[tuple[Path, str]]:
+    """What a release needs first: ``namespace`` on the API server with an admin kubeconfig
+    whose context is it, and a fresh ``database`` on the test PostgreSQL (its URL). Both are
+    removed afterwards (uninstall the release first)."""
+    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+    url = make_url(postgres_server_url).set(database=database).render_as_string(hide_password=False)
+    try:
+        status, answer = plane.request(
+            "POST", "/api/v1/namespaces", {"metadata": {"name": namespace}}
+        )
+        assert status == 201, answer
+        kubeconfig = plane.workdir / f"{namespace}.kubeconfig"
+        document = yaml.safe_load(plane.kubeconfig.read_text())
+        document["contexts"][0]["context"]["namespace"] = namespace
+        kubeconfig.write_text(yaml.safe_dump(document))
+        kubeconfig.chmod(0o600)
+        try:
+            yield kubeconfig, url
+        finally:
+            plane.request("DELETE", f"/api/v1/namespaces/{namespace}")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="module")
 def release(
     control_plane: ControlPlane, node_agent: NodeAgent, postgres_server_url: str
 ) -> Iterator[Release]:
     if not HELM.exists() or not KUBECTL.exists():
         unavailable(f"{HELM} or {KUBECTL} missing: run `make tools`")
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
+    with release_namespace(
+        control_plane, postgres_server_url, NAMESPACE, f"bkjobs_release_{os.getpid()}"
+    ) as (kubeconfig, url):
+        yield from _installed(control_plane, node_agent, kubeconfig, url)
 
-    database = f"bkjobs_release_{os.getpid()}"
-    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{database}"'))
-    url = make_url(postgres_server_url).set(database=database).render_as_string(hide_password=False)
 
-    status, answer = control_plane.request(
-        "POST", "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}}
-    )
-    assert status == 201, answer
+def _installed(
+    control_plane: ControlPlane, node_agent: NodeAgent, kubeconfig: Path, url: str
+) -> Iterator[Release]:
     status, answer = control_plane.request(
         "POST",
         f"/api/v1/namespaces/{NAMESPACE}/secrets",
@@ -190,11 +228,6 @@ def release(
     assert status == 201, answer
     files = Path(tempfile.mkdtemp(prefix="bkjobs-artifacts-"))
     _persistent_volume(control_plane, files)
-    kubeconfig = control_plane.workdir / "release.kubeconfig"
-    document = yaml.safe_load(control_plane.kubeconfig.read_text())
-    document["contexts"][0]["context"]["namespace"] = NAMESPACE
-    kubeconfig.write_text(yaml.safe_dump(document))
-    kubeconfig.chmod(0o600)
     # The session's other modules may have applied the BookkeepingJob CRD by hand; the chart
     # templates it, so it is adopted as a user adopts an existing object into a release.
     crd_path = (
@@ -248,10 +281,6 @@ def release(
             timeout=300,
             check=False,
         )
-        control_plane.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_install_migrated_the_ledger_and_runs_each_pod_under_its_account(release: Release) -> None:
@@ -367,7 +396,7 @@ def test_an_operator_killed_with_sigkill_is_replaced_by_its_peer(release: Releas
         wait_until(
             lambda: (
                 len(release.pods("operator")) == 2
-                and all(release.worker(p).phase == "Running" for p in release.pods("operator"))
+                and all(release.phase_on_node(p) == "Running" for p in release.pods("operator"))
             ),
             timeout=120,
             what="a replacement operator pod",
