@@ -73,6 +73,8 @@ def start(context: OperatorContext, body: Mapping[str, Any]) -> Outcome | None:
         job_spec_from_resource(BookkeepingJobSpec.model_validate(body["spec"]))
     except (pydantic.ValidationError, UnknownJobTypeError) as exc:
         raise kopf.PermanentError(f"invalid spec: {exc}") from exc
+    if started_before(context, body):
+        return None
     tenant = (metadata.get("labels") or {}).get(LABEL_TENANT, "")
     with admission.deciding():  # count and create as one step: a burst cannot overshoot
         try:
@@ -90,6 +92,17 @@ def start(context: OperatorContext, body: Mapping[str, Any]) -> Outcome | None:
         return None
     message = f"Job {manifest['metadata']['name']} created"
     return Outcome(written.resource if written else dict(body), "JobCreated", message)
+
+
+def started_before(context: OperatorContext, body: Mapping[str, Any]) -> bool:
+    """Whether this resource's Job exists (this operator created or saw it) and its first
+    status is written: kopf runs the create handler again when a resource's events before
+    kopf's own annotation patch are handled as current (``startup.CONSISTENCY_TIMEOUT``), and
+    such a run then needs no API call and no admission lock."""
+    metadata = body["metadata"]
+    known = context.task_jobs.known(metadata["namespace"], job_name(metadata["name"]))
+    initialised = bool((body.get("status") or {}).get("phase"))
+    return initialised and known is not None and known.owner_uid == metadata["uid"]
 
 
 def writer(context: OperatorContext, namespace: str, name: str) -> StatusWriter:

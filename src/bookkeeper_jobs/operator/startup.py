@@ -26,6 +26,16 @@ WATCH_SERVER_TIMEOUT = 300  # an integer: kube-apiserver refuses timeoutSeconds=
 WATCH_CLIENT_TIMEOUT = 330.0
 """The client's bound on one watch request, in case the server does not end it."""
 CONNECT_TIMEOUT = 30.0
+CONSISTENCY_TIMEOUT = 120.0
+"""Seconds kopf waits for its own patch of a resource to come back through the watch before it
+takes an older event of that resource as current (kopf's default: 5). The events of a resource
+before that patch lack kopf's last-handled annotation: taken as current, they are a new
+creation, and kopf runs the create handler again. Under a burst the watch runs behind by more
+than 5 s (10,000 queued: ~1,000 create handlers ran twice, each with a 409 create, two reads
+and the admission lock, ahead of another tenant's new job in kopf's thread pool,
+``bench/fairness.py``). Waiting costs a sleeping task; the patch's own event ends it, and a
+watch delivers it before any later change of the resource (only a relist after the watch
+expired can skip it: a change then waits up to this long)."""
 PRIORITY_RANGE = (1, 2**31 - 1)
 """Where a replica's random peering priority comes from: two replicas draw the same one (and
 both pause, kopf's rule for equal priorities) about once in two billion starts."""
@@ -68,6 +78,7 @@ def configure(kopf_settings: kopf.OperatorSettings, settings: Settings) -> None:
     persistence.finalizer = FINALIZER
     persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     persistence.diffbase_storage = DigestedParametersDiffBase(prefix=GROUP, key=DIFFBASE_KEY)
+    persistence.consistency_timeout = CONSISTENCY_TIMEOUT
 
     kopf_settings.watching.server_timeout = WATCH_SERVER_TIMEOUT
     kopf_settings.watching.client_timeout = WATCH_CLIENT_TIMEOUT

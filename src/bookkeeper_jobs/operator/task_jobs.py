@@ -43,6 +43,7 @@ class TaskJob:
     finished: bool
     queued_by_kueue: bool
     version: int  # metadata.resourceVersion (0 when not a number)
+    owner_uid: str = ""  # the uid of the resource that controls it ("" when none does)
 
     @property
     def running(self) -> bool:
@@ -77,6 +78,14 @@ def task_job(body: Mapping[str, Any]) -> TaskJob:
         finished=finished,
         queued_by_kueue=KUEUE_QUEUE_LABEL in labels,
         version=_version(metadata),
+        owner_uid=next(
+            (
+                str(owner.get("uid", ""))
+                for owner in metadata.get("ownerReferences") or []
+                if owner.get("controller")
+            ),
+            "",
+        ),
     )
 
 
@@ -122,6 +131,11 @@ class TaskJobIndex:
             self._jobs[namespace] = fresh
             self._listed_at[namespace] = self._clock()
             return list(fresh.values())
+
+    def known(self, namespace: str, name: str) -> TaskJob | None:
+        """The Job as last seen, without listing (``None`` when not seen, or not yet listed)."""
+        with self._lock:
+            return self._jobs.get(namespace, {}).get(name)
 
     def observe(self, namespace: str, body: Mapping[str, Any]) -> None:
         """A Job as an event, a create or a patch returned it."""
