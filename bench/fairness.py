@@ -162,6 +162,7 @@ def cluster(backlog: int, probes: int, room: int) -> None:
                 while not running(api, job_name(name)):
                     time.sleep(0.005)
                 waits.append(time.monotonic() - created)
+                print(f"    probe {len(waits)}: {waits[-1] * 1000:.0f} ms", flush=True)
                 time.sleep(0.5)
             done = finished.count
             rate = (done - done_before - probes) / (time.monotonic() - began)
