@@ -90,8 +90,15 @@ def seed_rq(redis_url: str, workload: Workload, processes: int = 2) -> list[str]
     """Enqueue the jobs through the seed's ``enqueue_job``, run them with ``processes``
     burst workers, return their ids."""
     os.environ["SEED_REDIS_URL"] = redis_url
+    from redis import Redis
+    from rq import Queue
     from seed_design import app as seed
     from seed_design.tasks import categorize_transactions_task
+
+    # The seed's module binds its connection when first imported: the second size of a
+    # --flat run has a Redis of its own (else it enqueues to the first size's, stopped).
+    seed.redis_conn = Redis.from_url(redis_url)
+    seed.queue = Queue("default", connection=seed.redis_conn)
 
     for first in range(0, workload.jobs, BATCH):
         with seed.redis_conn.pipeline() as pipe:
