@@ -10,6 +10,7 @@ the API's figure is made of in a cluster.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,9 +48,16 @@ def cluster_api(
     companies: list[str],
     *,
     access_log: bool,
+    startup_seconds: float = 120,
+    timings: dict[str, float] | None = None,
 ) -> Iterator[tuple[Server, list[tuple[str, str]]]]:
     """The API in cluster mode and the jobs seeded on its (emulated) server: (id, ETag), the
-    ETag as the API answers it (the id and the resourceVersion)."""
+    ETag as the API answers it (the id and the resourceVersion).
+
+    ``startup_seconds`` bounds the wait for the API's ``/readyz`` (its watch cache's first
+    list of every job, in pages); ``timings`` gets the seconds the seeding and that wait
+    took (``seeding``, ``ready``)."""
+    timings = {} if timings is None else timings
     sys.path.insert(0, str(ROOT))
     from tests.k8s.emulator import KubernetesEmulator
 
@@ -59,6 +67,7 @@ def cluster_api(
         kubeconfig = emulator.write_kubeconfig(folder / "kubeconfig")
         emulator.load_crd(ROOT / "crds" / "bookkeepingjobs.yaml")
         ids = []
+        began = time.monotonic()
         for index in range(workload.jobs):
             company = workload.company(index)
             spec = CategorizeSpec(company_id=company, tenant_id=tenant_id)
@@ -68,6 +77,12 @@ def cluster_api(
             )
             done = emulator.patch_status(RESOURCE, NAMESPACE, job_id, finished(company, tenant_id))
             ids.append((job_id, f'"{job_id}.{done["metadata"]["resourceVersion"]}"'))
+        timings["seeding"] = time.monotonic() - began
+        print(
+            f"cluster mode: {workload.jobs:,} jobs seeded on the emulator in"
+            f" {timings['seeding']:.0f} s",
+            flush=True,
+        )
         env = {
             **product_env(folder / "data", api_key, companies, access_log),
             "BKJOBS_JOB_STORE": "kubernetes",
@@ -75,6 +90,7 @@ def cluster_api(
             "KUBECONFIG": str(kubeconfig),
         }
         port = free_port()
+        began = time.monotonic()
         serve = [str(Path(sys.executable).with_name("bkjobs")), "serve", "--host", "127.0.0.1"]
         with running(
             "cluster",
@@ -83,5 +99,12 @@ def cluster_api(
             folder / "cluster.log",
             port,
             "/readyz",
+            startup_seconds=startup_seconds,
         ) as server:
+            timings["ready"] = time.monotonic() - began
+            print(
+                f"cluster mode: the API answered /readyz {timings['ready']:.0f} s after it"
+                " started (its watch cache's first list)",
+                flush=True,
+            )
             yield server, ids
