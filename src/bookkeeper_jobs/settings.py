@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=2, ge=1, le=64)
     """Worker processes started by ``bkjobs serve``; one job runs per worker at a time."""
 
+    task_process_max_attempts: int = Field(default=100, ge=1)
+    """Attempts an embedded worker's task process runs before a fresh one replaces it. A
+    worker keeps its task process warm between jobs (no process start per job); one that was
+    stopped (cancel, timeout) or crashed is always replaced. 1: a fresh process per attempt."""
+
+    task_process_max_memory_mb: int = Field(default=1024, ge=64)
+    """An embedded task process whose peak memory (RSS) passed this many MiB is replaced
+    after its attempt, so one large job does not keep a worker's memory high."""
+
     job_timeout: float = Field(default=600.0, gt=0)
     """Seconds one attempt may run before it is stopped and the job fails (the seed's 600)."""
 

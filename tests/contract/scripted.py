@@ -27,10 +27,17 @@ class ScriptResult(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+def note(name: str) -> Path:
+    """A file of the scenarios' notes: ``<key>`` (attempts so far), ``<key>.pid`` (the task
+    process of the latest attempt), ``<key>.done`` (a slow scenario's work is over)."""
+    return Path(os.environ["BKJOBS_TEST_SCRIPT_DIR"]) / name
+
+
 def _attempt(job_key: str) -> int:
-    marker = Path(os.environ["BKJOBS_TEST_SCRIPT_DIR"]) / job_key
+    marker = note(job_key)
     count = int(marker.read_text()) + 1 if marker.exists() else 1
     marker.write_text(str(count))
+    note(f"{job_key}.pid").write_text(str(os.getpid()))
     return count
 
 
@@ -41,7 +48,8 @@ def run(context: TaskContext[Any]) -> ScriptResult:
 def scenario(context: TaskContext[Any]) -> dict[str, Any]:
     spec, reporter = context.spec, context.reporter
     scenario = spec.company_id
-    attempt = _attempt(f"{scenario}-{spec.tenant_id}-{spec.limit}")
+    key = f"{scenario}-{spec.tenant_id}-{spec.limit}"
+    attempt = _attempt(key)
     if scenario == "ok":
         for step in range(1, 11):
             reporter.update(step * 10, f"Step {step}/10")
@@ -50,6 +58,7 @@ def scenario(context: TaskContext[Any]) -> dict[str, Any]:
         for step in range(1, 101):
             reporter.update(step, f"Step {step}/100")
             time.sleep(0.1)
+        note(f"{key}.done").touch()
         return {"steps": 100}
     if scenario == "hang":
         reporter.update(5, "Hanging")

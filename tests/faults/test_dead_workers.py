@@ -21,7 +21,7 @@ from bookkeeper_jobs.api.worker_pool import WorkerPool
 from bookkeeper_jobs.artifacts import DirectoryArtifactStore as ArtifactStore
 from bookkeeper_jobs.jobs import CategorizeSpec, Job, JobPhase
 from bookkeeper_jobs.settings import Settings
-from tests.contract.scripted import SCRIPTED_TASKS
+from tests.contract.scripted import SCRIPTED_TASKS, note
 from tests.support.polling import wait_until
 
 
@@ -63,7 +63,7 @@ def test_a_killed_worker_is_replaced_and_its_job_retried(
     running = wait_until(lambda: (j := store.get(job_id)) and j.status.progress >= 3 and j)
     assert running.status.phase is JobPhase.RUNNING
     before = set(pool.pids())
-    os.kill(worker_running(pool), signal.SIGKILL)
+    os.kill(supervisor_of(task_process("slow-t1-1")), signal.SIGKILL)
     killed = time.monotonic()
 
     wait_until(lambda: pool.alive() == 2 and set(pool.pids()) != before, what="a replacement")
@@ -92,13 +92,15 @@ def test_with_every_worker_killed_the_jobs_still_finish(
     assert pool.restarts >= 2 and pool.alive() == 2
 
 
-def worker_running(pool: WorkerPool) -> int:
-    """The supervisor whose task process is running (it has a child)."""
-    for pid in pool.pids():
-        children = Path(f"/proc/{pid}/task/{pid}/children")
-        if children.exists() and children.read_text().split():
-            return pid
-    raise AssertionError("no supervisor is running a task")
+def task_process(job_key: str) -> int:
+    """The process running the scripted job ``job_key`` (its scenario notes the pid)."""
+    return int(note(f"{job_key}.pid").read_text())
+
+
+def supervisor_of(pid: int) -> int:
+    """The parent of process ``pid`` (a task process's supervisor)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def test_readiness_says_when_no_worker_lives(settings: Settings, pool: WorkerPool) -> None:

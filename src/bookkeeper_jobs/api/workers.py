@@ -1,12 +1,20 @@
-"""Embedded workers: a supervisor process runs one job at a time in a child.
+"""Embedded workers: a supervisor process runs one job at a time in its task process.
 
-A supervisor claims a job (atomically, see ``JobLifecycle.claim_next``), forks a child that
-runs the task, and watches it: it renews the job's lease every second, stops the child when
-cancellation is requested or the timeout passes, and records how the attempt ended. Running
-tasks in a child is what makes timeout and cancel reliable: a task stuck in C code cannot
-ignore a signal from outside.
+A supervisor claims a job (atomically, see ``JobLifecycle.claim_next``), hands it to its
+task process, and watches it: it renews the job's lease every second, stops the task process
+when cancellation is requested or the timeout passes, and records how the attempt ended.
+Running tasks in a child is what makes timeout and cancel reliable: a task stuck in C code
+cannot ignore a signal from outside.
 
-The child sends its outcome (a lifecycle event) to the supervisor through a pipe and the
+The task process is forked from the supervisor (every task's modules already imported) while
+the worker is idle, and kept warm: it runs attempt after attempt sent over a pipe, so a job
+starts without a process start (forking the ~200 MiB supervisor cost more than a trivial
+job: bench/README.md, "Pick-up and throughput against RQ workers"). It is replaced after it
+was stopped (cancel, timeout, lease lost, shutdown) or crashed, after
+``task_process_max_attempts`` attempts, and once its peak memory passed
+``task_process_max_memory_mb``, so what one job leaks reaches only a bounded number of others.
+
+The task process sends each attempt's outcome (a lifecycle event) to the supervisor and the
 supervisor records it, retrying while the job store cannot be written (a full disk), so the
 job keeps the task's real ending instead of "exited unexpectedly". A storage error never
 kills a supervisor: it waits and tries again. ``worker_pool.py`` starts the supervisors and
@@ -18,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing
+import resource
 import signal
 import threading
 import time
@@ -25,6 +34,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from typing import NamedTuple
 
 from bookkeeper_jobs.api.store.local import SQLiteDatabase
 from bookkeeper_jobs.api.store.local_lifecycle import Claim, JobLifecycle, Lease
@@ -43,6 +53,9 @@ POLL_SECONDS = 0.2
 LEASE_RENEW_SECONDS = 1.0
 STORAGE_BACKOFF_MAX_SECONDS = 5.0
 STOP_GRACE_SECONDS = 1.0
+HANDOVER_SECONDS = 5.0
+"""How long an idle task process may take to say it took an attempt."""
+TAKEN = "taken"
 PR_SET_PDEATHSIG = 1
 
 
@@ -72,7 +85,9 @@ def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None
         resolve_task(path)  # import once here, so each forked attempt starts warm
     failures = 0
     wakeups = WakeListener(settings.jobs_db, worker_id)
+    task_process = TaskProcess(settings)
     while not stop.is_set():
+        task_process.ready()  # forked while idle: never between a claim and its start
         try:
             claim = lifecycle.claim_next(worker_id, settings.lease_seconds)
         except StorageError as exc:
@@ -84,7 +99,10 @@ def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None
         if claim is None:
             wakeups.wait(POLL_SECONDS)  # a submission wakes us at once (api/wakeup.py)
             continue
-        AttemptWatch(settings, lifecycle, claim, stop).run(task_table[claim.job.spec.type])
+        AttemptWatch(settings, lifecycle, claim, stop, task_process).run(
+            task_table[claim.job.spec.type]
+        )
+    task_process.stop()
     wakeups.close()
 
 
@@ -93,11 +111,84 @@ def storage_backoff(failures: int) -> float:
     return float(min(STORAGE_BACKOFF_MAX_SECONDS, 0.5 * 2 ** (failures - 1)))
 
 
-class WatchEnding(StrEnum):
-    """Why the supervisor stopped watching an attempt's child process."""
+class AttemptReply(NamedTuple):
+    """What the task process sends back after an attempt."""
 
+    event: Event
+    """How the attempt ended, for the supervisor to record."""
+    peak_rss_mib: float
+    """The task process's peak memory so far."""
+
+
+class TaskProcess:
+    """A supervisor's warm task process (see the module's docstring): forked on
+    :meth:`ready`, handed attempts by :meth:`send`, replaced by :meth:`stop` or, between
+    attempts, by :meth:`attempt_done` once it reached a limit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.process: BaseProcess | None = None
+        self.connection: Connection | None = None
+        self.attempts = 0
+
+    def ready(self) -> tuple[BaseProcess, Connection]:
+        """The live task process and the supervisor's end of its pipe (forked if needed)."""
+        if self.process is not None and not self.process.is_alive():
+            self.stop()  # it died while idle (killed from outside): reap it, fork anew
+        if self.process is None or self.connection is None:
+            context = multiprocessing.get_context("fork")
+            ours, theirs = context.Pipe()
+            self.process = context.Process(
+                target=serve_attempts, args=(self.settings, theirs), name="bkjobs-task"
+            )
+            self.process.start()
+            theirs.close()  # the child holds the only other end: EOF once it is gone
+            self.connection, self.attempts = ours, 0
+        return self.process, self.connection
+
+    def send(self, task_path: str, claim: Claim) -> tuple[BaseProcess, Connection]:
+        """Start ``claim``'s attempt in the task process; its pipe then yields the reply.
+        A process that dies before it took the attempt (killed while idle: the OOM killer
+        picks large processes) costs the job nothing: a fresh one takes it."""
+        process, connection = self.ready()
+        if not handed_over(connection, task_path, claim):
+            self.stop()
+            process, connection = self.ready()
+            handed_over(connection, task_path, claim)  # if this one dies too, the watch says
+        self.attempts += 1
+        return process, connection
+
+    def attempt_done(self, reply: AttemptReply) -> None:
+        """After a reply: keep the process for the next attempt unless it reached a limit."""
+        worn = self.attempts >= self.settings.task_process_max_attempts
+        if worn or reply.peak_rss_mib > self.settings.task_process_max_memory_mb:
+            self.stop()
+
+    def stop(self) -> None:
+        """End the task process (SIGTERM, then SIGKILL after a grace) and reap it."""
+        if self.connection is not None:
+            self.connection.close()
+        if self.process is not None:
+            stop_process(self.process)
+        self.process, self.connection = None, None
+
+
+def handed_over(connection: Connection, task_path: str, claim: Claim) -> bool:
+    """Send an attempt to a task process; whether it said it took it."""
+    try:
+        connection.send((task_path, claim))
+        return connection.poll(HANDOVER_SECONDS) and connection.recv() == TAKEN
+    except (OSError, EOFError):
+        return False
+
+
+class WatchEnding(StrEnum):
+    """Why the supervisor stopped watching an attempt."""
+
+    FINISHED = "finished"
+    """The task process sent the attempt's outcome (and stays for the next attempt)."""
     EXITED = "exited"
-    """The child ended by itself (having sent its outcome, unless it crashed)."""
+    """The task process ended without an outcome: it crashed or exited mid-task."""
     CANCELLED = "cancelled"
     TIMED_OUT = "timed-out"
     LOST = "lost"
@@ -107,30 +198,30 @@ class WatchEnding(StrEnum):
 
 @dataclass
 class AttemptWatch:
-    """Runs one claimed attempt in a forked child and enforces lease, cancel and timeout."""
+    """Runs one claimed attempt in the task process and enforces lease, cancel and timeout."""
 
     settings: Settings
     lifecycle: JobLifecycle
     claim: Claim
     stop: threading.Event
+    task_process: TaskProcess
 
-    outcome: Event | None = None
-    """The event the child sent: how the task ended."""
+    reply: AttemptReply | None = None
+    """What the task process sent: how the task ended."""
+
+    @property
+    def outcome(self) -> Event | None:
+        return None if self.reply is None else self.reply.event
 
     def run(self, task_path: str) -> None:
         job, attempt = self.claim.job, self.claim.attempt
         log.info("job %s (%s) attempt %d started", job.id, job.spec.type, attempt)
-        context = multiprocessing.get_context("fork")
-        receiver, sender = context.Pipe(duplex=False)
-        child = context.Process(
-            target=execute_attempt, args=(self.settings, task_path, self.claim, sender)
-        )
-        child.start()
-        sender.close()  # the child holds the only writing end: EOF once it is gone
-        try:
-            ending = self._watch(child, receiver)
-        finally:
-            receiver.close()
+        child, connection = self.task_process.send(task_path, self.claim)
+        ending = self._watch(child, connection)
+        if self.reply is not None:
+            self.task_process.attempt_done(self.reply)
+        else:  # stopped, crashed or lost: the next attempt gets a fresh process
+            self.task_process.stop()
         event = self._event_for(ending, child.exitcode)
         if event is not None:
             self._record(event)
@@ -166,36 +257,33 @@ class AttemptWatch:
                 if self.stop.wait(storage_backoff(failures)):
                     return
 
-    def _watch(self, child: BaseProcess, receiver: Connection) -> WatchEnding:
+    def _watch(self, child: BaseProcess, connection: Connection) -> WatchEnding:
+        """Wait for the attempt's reply (or the task process's end) while renewing the
+        lease; the reason to stop the task, if one comes first."""
         deadline = time.monotonic() + self.settings.job_timeout
         next_renewal = time.monotonic() + LEASE_RENEW_SECONDS
-        watched: list[Connection | int] = [receiver, child.sentinel]
         while True:
-            ready = wait(watched, POLL_SECONDS)
-            if child.sentinel in ready:
-                self._receive(receiver)
-                child.join()
+            ready = wait([connection, child.sentinel], POLL_SECONDS)
+            if ready:
+                if self._receive(connection):
+                    return WatchEnding.FINISHED
+                child.join()  # EOF or its exit: it ended without a reply
                 return WatchEnding.EXITED
-            if receiver in ready and self._receive(receiver):
-                # The outcome (or EOF) is in: the pipe stays readable from now on, so waiting
-                # on it would spin; only the child's exit is left to wait for.
-                watched = [child.sentinel]
             ending = self._reason_to_stop(deadline, next_renewal)
             if time.monotonic() >= next_renewal:
                 next_renewal = time.monotonic() + LEASE_RENEW_SECONDS
             if ending is not None:
-                stop_process(child)
                 return ending
 
-    def _receive(self, receiver: Connection) -> bool:
-        """Take the child's outcome if it sent one (at most one; EOF: it sent none). True
-        once nothing more can come through the pipe."""
-        if self.outcome is None and receiver.poll():
+    def _receive(self, connection: Connection) -> bool:
+        """Take the attempt's reply if the task process sent one; False if it sent none
+        (EOF: it ended)."""
+        if connection.poll():
             try:
-                self.outcome = receiver.recv()
+                self.reply = connection.recv()
             except EOFError:
-                return True
-        return self.outcome is not None
+                return False
+        return self.reply is not None
 
     def _reason_to_stop(self, deadline: float, next_renewal: float) -> WatchEnding | None:
         now = time.monotonic()
@@ -271,13 +359,24 @@ def die_with_parent() -> None:
         pass
 
 
-def execute_attempt(settings: Settings, task_path: str, claim: Claim, sender: Connection) -> None:
-    """The child: run the attempt and send its ending to the supervisor, which records it."""
+def serve_attempts(settings: Settings, connection: Connection) -> None:
+    """The task process: run each attempt the supervisor sends and reply with its ending
+    (which the supervisor records), until the supervisor closes the pipe."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent()
     lifecycle = lifecycle_for(settings)
-    job, attempt = claim.job, claim.attempt
-    sink = LocalProgressSink(lifecycle, job.id, attempt)
-    outcome = run_attempt(job, attempt, task_path, settings, sink)
-    sender.send(outcome.event(lifecycle.policy))
-    sender.close()
+    while True:
+        try:
+            task_path, claim = connection.recv()
+        except EOFError:
+            return  # replaced: the supervisor closed its end
+        connection.send(TAKEN)
+        job, attempt = claim.job, claim.attempt
+        sink = LocalProgressSink(lifecycle, job.id, attempt)
+        outcome = run_attempt(job, attempt, task_path, settings, sink)
+        connection.send(AttemptReply(outcome.event(lifecycle.policy), peak_rss_mib()))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
