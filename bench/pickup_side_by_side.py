@@ -7,7 +7,8 @@ seed design's RQ workers, side by side in one run (prints figures; not a test).
 Each side runs ``--workers`` idle workers, started afresh for each round:
 
 - **product**: the embedded mode's real worker pool (``api/worker_pool.py``: spawned supervisor
-  processes; each claims a job in SQLite and forks a task process for it, ``api/workers.py``)
+  processes; each claims a job in SQLite and hands it to its warm task process, forked
+  while the worker was idle, ``api/workers.py``)
   over a new job store on disk; jobs are submitted through ``LocalJobStore`` with the server's
   wake-up hook (``api/wakeup.py``: a datagram to each idle supervisor after the commit), as the
   API submits them (group commit, ``synchronous=FULL``);
@@ -24,7 +25,8 @@ RQ stamps ``datetime.now(timezone.utc)``.
    finished (the workers are idle); after 5 unrecorded jobs. The latency is the job's own
    start (its returned ``time.time()``) minus the bench's ``time.time()`` just before the
    submit/enqueue call. Also shown: each side's own stamps (product ``started_at -
-   created_at``, taken when a supervisor claims the job, before it forks the task; RQ
+   created_at``, taken when a supervisor claims the job, before its task process starts
+   it; RQ
    ``started_at - enqueued_at``, taken in the work horse just before the job runs).
 2. **Throughput**: ``--batch`` jobs submitted at once (product: ``submit_later`` for each, the
    futures of the group commit; RQ: ``Queue.enqueue_many`` in one pipeline, its bulk
@@ -32,7 +34,8 @@ RQ stamps ``datetime.now(timezone.utc)``.
    (product ``finished_at``, RQ ``ended_at``).
 
 Rounds alternate the order of the sides. Figures: median of the rounds (min-max). CPU per job
-(throughput) is the workers' processes and their reaped children (``/proc/<pid>/stat``), plus
+(throughput) is the workers' processes and their children, live or reaped (``/proc/<pid>/stat``;
+the product's warm task processes live through a batch), plus
 ``redis-server`` on RQ's side and the bench's own submitting process on both. ``--profile``
 adds one product throughput run under ``py-spy record`` (all supervisors and their task
 processes) and prints where the samples are. (``--what-if``, a third side with the supervisors'
@@ -100,10 +103,22 @@ def loadavg() -> float:
 
 
 def cpu_of(pid: int) -> tuple[float, float]:
-    """(user, system) seconds of ``pid``, its children's counted once reaped."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
-    return (utime + cutime) / CLK_TCK, (stime + cstime) / CLK_TCK
+    """(user, system) seconds of ``pid`` and its children: the reaped ones (which the
+    kernel adds to the parent's) and the live ones (a warm task process lives on)."""
+    user, system = 0.0, 0.0
+    for each in [pid, *live_children(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # it ended meanwhile: its parent counts it once reaped
+            continue
+        utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+        user, system = user + (utime + cutime) / CLK_TCK, system + (stime + cstime) / CLK_TCK
+    return user, system
+
+
+def live_children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
 def own_cpu() -> tuple[float, float]:
@@ -521,11 +536,15 @@ def profile_bucket(in_task: bool, names: set[str]) -> str:
             return "task process: run_attempt (context, the task, its outcome)"
         if "_exit_function" in names or "_run_finalizers" in names or "_shutdown" in names:
             return "task process: Python's exit (multiprocessing finalizers)"
-        if "execute_attempt" in names:
-            return "task process: execute_attempt besides run_attempt (job store, pipe)"
-        return "task process: after fork, before the task (multiprocessing bootstrap)"
+        if "serve_attempts" in names:
+            return "task process: serve_attempts besides run_attempt (the pipe, the job store)"
+        return "task process: after fork, before its first attempt (multiprocessing bootstrap)"
     if "Popen._launch" in names:
         return "supervisor: fork() of the task process"
+    if "handed_over" in names:
+        return "supervisor: handing the attempt over (pipe)"
+    if "AttemptWatch._receive" in names:
+        return "supervisor: reading the reply (pipe)"
     if "AttemptWatch._cancel_requested" in names:
         return "supervisor: watch loop, SQLite read of cancel_requested"
     if "AttemptWatch._watch" in names:
