@@ -2,7 +2,7 @@
 14; prints figures, never part of ``make test``).
 
     .venv/bin/python bench/cluster_submits.py [--jobs 1000] [--rounds 3] [--seconds 10]
-        [--no-emulator] [--no-routes] [--no-audit] [--create-threads 32]
+        [--no-emulator] [--no-routes] [--no-audit] [--create-threads 32] [--pprof]
 
 ``side_by_side.py`` measures cluster mode over the project's Python emulator, inside the
 benchmark's own process; this bench points ``bkjobs serve`` (``BKJOBS_JOB_STORE=kubernetes``)
@@ -30,7 +30,10 @@ Besides req/s and p99, every run records the CPU time (``/proc/<pid>/stat``) of 
 plane component, of the API process, of this process (which hosts the emulator) and of the
 whole machine (``/proc/stat``), so the figures
 say what share of the 2 shared cores the API server and etcd took, and the CPU each takes per
-submission. Figures go to ``bench/results/cluster-submits-<time>.json``. Needs ``wrk``,
+submission. ``--pprof`` adds one more run of the real side under kube-apiserver's own CPU
+profiler (``compare/pprof.py``: ``/debug/pprof/profile``, read with ``go tool pprof``) and
+prints which parts of a create's path its samples fell in. Figures go to
+``bench/results/cluster-submits-<time>.json``. Needs ``wrk``,
 ``redis-server``, the ``bench`` extra and the control plane's binaries.
 """
 
@@ -46,11 +49,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from compare import pprof
 from compare.cluster import cluster_api, finished
 from compare.report import Summary, environment, ratio
 from compare.seeding import TENANT, Workload
@@ -134,22 +139,29 @@ class Run:
 
 
 @contextmanager
-def real_control_plane(folder: Path, jobs: int, *, audit: bool) -> Iterator[Any]:
+def real_control_plane(
+    folder: Path, jobs: int, *, audit: bool, profiling: bool = False
+) -> Iterator[Any]:
     """The control plane of tests/cluster, the CRD applied and Established, the bench's
-    namespace with ``jobs`` finished jobs in it."""
+    namespace with ``jobs`` finished jobs in it (``profiling``: kube-apiserver serves
+    ``/debug/pprof``, which the tests turn off)."""
     sys.path.insert(0, str(ROOT))
     from kubernetes import client
 
     from tests.cluster.control_plane import ControlPlane, build_binaries
     from tests.cluster.session import apply_bookkeepingjobs_crd
 
-    class WithoutAudit(ControlPlane):
+    class AsAsked(ControlPlane):
         def _apiserver_args(self, port: int, audit_log: Path) -> list[str]:
             args = super()._apiserver_args(port, audit_log)
-            return [arg for arg in args if not arg.startswith("--audit-")]
+            if not audit:
+                args = [arg for arg in args if not arg.startswith("--audit-")]
+            if profiling:
+                args = [arg.replace("--profiling=false", "--profiling=true") for arg in args]
+            return args
 
     began = time.monotonic()
-    plane = (ControlPlane if audit else WithoutAudit)(build_binaries())
+    plane = AsAsked(build_binaries())
     with plane:
         configuration = client.Configuration()
         configuration.host = plane.url
@@ -301,6 +313,33 @@ def ceiling(summary: dict[str, dict[str, object]], seed_rate: float) -> dict[str
     }
 
 
+def profile_apiserver(
+    args: argparse.Namespace,
+    plane: Any,
+    server: Server,
+    requests: list[Request],
+    scratch: Path,
+    out: Path,
+) -> dict[str, object]:
+    """One more run of ``server`` (the API on the real control plane) while kube-apiserver
+    profiles itself; prints and returns where its CPU went."""
+    seconds = max(4, args.seconds - 2)
+    with ThreadPoolExecutor(1) as pool:
+        captured = pool.submit(pprof.capture, plane.url, plane.admin_token, plane.ca_path,
+                               seconds, out)  # fmt: skip
+        time.sleep(0.5)
+        run = measure_one(args, "real", server, requests, scratch, component_pids(plane), 0,
+                          args.seconds)  # fmt: skip
+        captured.result()
+    rows = pprof.top_cumulative(out)
+    shares = pprof.parts(rows)
+    print(f"\nkube-apiserver under its profiler: {run.figures.rate:,.0f} req/s, {seconds} s of"
+          f" samples ({out.name}); largest cumulative share of its samples by part:")  # fmt: skip
+    for part, share in shares.items():
+        print(f"  {share:5.1f}%  {part}")
+    return {"file": out.name, "rate": run.figures.rate, "parts": shares, "top": rows[:60]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1000, help="finished jobs already stored")
@@ -313,6 +352,11 @@ def main() -> None:
     parser.add_argument("--create-threads", type=int, help="add a side with this create pool")
     parser.add_argument(
         "--no-audit", dest="audit", action="store_false", help="kube-apiserver without audit log"
+    )
+    parser.add_argument(
+        "--pprof",
+        action="store_true",
+        help="then one more run of the real side under kube-apiserver's CPU profiler",
     )
     args = parser.parse_args()
     for tool in ("wrk", "redis-server"):
@@ -341,7 +385,9 @@ def main() -> None:
                 )
             )
         }
-        plane = stack.enter_context(real_control_plane(scratch, args.jobs, audit=args.audit))
+        plane = stack.enter_context(
+            real_control_plane(scratch, args.jobs, audit=args.audit, profiling=args.pprof)
+        )
         kubeconfig = plane.kubeconfig
         sides["real"] = api_on(stack, "real", scratch, kubeconfig, api_key, quick=True)
         if args.routes:
@@ -398,8 +444,12 @@ def main() -> None:
         seed_rate = float(summary["seed"]["summary"]["rate"])  # type: ignore[index]
         limits = ceiling(summary, seed_rate)
         print("  " + ", ".join(f"{k} {v:,.1f}" for k, v in limits.items()))
+        RESULTS.mkdir(exist_ok=True)
+        profile = None
+        if args.pprof:
+            pprof_out = RESULTS / f"cluster-submits-{started:%Y%m%dT%H%M%SZ}-apiserver.pprof"
+            profile = profile_apiserver(args, plane, sides["real"], requests, scratch, pprof_out)
     load.append(os.getloadavg())
-    RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"cluster-submits-{started:%Y%m%dT%H%M%SZ}.json"
     out.write_text(
         json.dumps(
@@ -412,6 +462,7 @@ def main() -> None:
                 "runs": [{**dataclasses.asdict(r), "rate": r.figures.rate} for r in runs],
                 "summary": summary,
                 "ceiling": limits,
+                "apiserver_profile": profile,
             },
             indent=2,
         )
