@@ -625,15 +625,7 @@ def test_secrets_reach_the_pods_only_through_secret_key_refs(prod: ProdRelease) 
 
 
 def test_helm_uninstall_removes_the_release_and_leaves_the_users_data(prod: ProdRelease) -> None:
-    prod.helm("uninstall", RELEASE, "--wait", "--timeout", HELM_TIMEOUT)
-    for component in ("api", "operator"):
-        assert (
-            prod.get(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{FULLNAME}-{component}")
-            is None
-        )
-        wait_until(
-            lambda c=component: not prod.pods(c), timeout=120, what=f"the {component} pods gone"
-        )
+    prod.uninstall()
     for path in (
         f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses/{FULLNAME}-api",
         f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/networkpolicies/{FULLNAME}-api",

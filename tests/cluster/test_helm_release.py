@@ -101,6 +101,18 @@ class Release:
         assert status == 200, answer
         return answer  # type: ignore[no-any-return]
 
+    def uninstall(self) -> None:
+        """``helm uninstall --wait``: the Deployments are gone at once, their pods soon."""
+        self.helm("uninstall", RELEASE, "--wait", "--timeout", HELM_TIMEOUT)
+        for component in ("api", "operator"):
+            deployment = (
+                f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{FULLNAME}-{component}"
+            )
+            assert self.get(deployment) is None
+            wait_until(
+                lambda c=component: not self.pods(c), timeout=120, what=f"the {component} pods gone"
+            )
+
     def pods(self, component: str) -> list[JsonObject]:
         """The release's live (not terminating) pods of one component, oldest first."""
         selector = f"app.kubernetes.io/component%3D{component}"
@@ -541,15 +553,7 @@ def test_helm_upgrade_rolls_the_api_then_uninstall_removes_the_release(release: 
     revisions = [entry["revision"] for entry in yaml.safe_load(history.stdout)]
     assert len(revisions) >= 2 and revisions == list(range(1, len(revisions) + 1)), revisions
 
-    release.helm("uninstall", RELEASE, "--wait", "--timeout", HELM_TIMEOUT)
-    for component in ("api", "operator"):
-        assert (
-            release.get(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{FULLNAME}-{component}")
-            is None
-        )
-        wait_until(
-            lambda c=component: not release.pods(c), timeout=120, what=f"the {component} pods gone"
-        )
+    release.uninstall()
     # helm.sh/resource-policy: keep
     assert release.get(
         f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims/{FULLNAME}-artifacts"
