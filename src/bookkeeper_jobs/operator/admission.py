@@ -48,6 +48,11 @@ def task_jobs(context: OperatorContext, namespace: str) -> list[TaskJob]:
     return context.task_jobs.jobs(context.batch, namespace)
 
 
+def refresh(context: OperatorContext, namespace: str) -> None:
+    """List the task Jobs again if the index is old: before :func:`deciding`, never in it."""
+    context.task_jobs.refresh(context.batch, namespace)
+
+
 def must_wait(context: OperatorContext, namespace: str, tenant: str) -> bool:
     """Whether a new Job of ``tenant`` must be created suspended (no room now)."""
     if context.template.kueue_queue:
@@ -64,6 +69,7 @@ def resume_waiting(context: OperatorContext, namespace: str) -> int:
     """Resume suspended Jobs, oldest first, while there is room; how many."""
     if context.template.kueue_queue:
         return 0
+    refresh(context, namespace)
     with deciding():
         return _resume(context, namespace)
 

@@ -76,6 +76,12 @@ def start(context: OperatorContext, body: Mapping[str, Any]) -> Outcome | None:
     if started_before(context, body):
         return None
     tenant = (metadata.get("labels") or {}).get(LABEL_TENANT, "")
+    try:
+        with kube_errors():
+            admission.refresh(context, namespace)
+    except KubernetesApiError as exc:
+        message = f"listing the task Jobs failed: {exc}"
+        raise kopf.TemporaryError(message, RETRY_DELAY) from exc
     with admission.deciding():  # count and create as one step: a burst cannot overshoot
         try:
             with kube_errors():

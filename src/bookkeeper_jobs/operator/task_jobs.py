@@ -8,7 +8,8 @@ with 10,000 queued, each create and each ending read 10,000 Jobs (``bench/fairne
 An entry is replaced only by a newer ``resourceVersion`` of its Job, so an event handled
 late never undoes a later create or resume. The index is listed again when older than
 :data:`MAX_AGE_SECONDS` (deletions missed while a watch was down, or while this operator
-stood by for a peer, cannot linger).
+stood by for a peer, cannot linger), before a decision and outside its lock
+(:meth:`TaskJobIndex.refresh`).
 """
 
 from __future__ import annotations
@@ -111,16 +112,46 @@ def as_body(api_client: client.ApiClient, job: Any) -> dict[str, Any]:
 class TaskJobIndex:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self._listing = threading.Lock()
         self._jobs: dict[str, dict[str, TaskJob]] = {}
         self._listed_at: dict[str, float] = {}
         self._clock = clock
 
+    def refresh(self, batch: client.BatchV1Api, namespace: str) -> None:
+        """List the namespace's task Jobs when never listed or listed too long ago.
+
+        Called before an admission decision, never under its lock: a list of 10,000 Jobs
+        takes seconds, and every decision (another tenant's new Job, every resume) used to
+        wait for it (``bench/fairness.py``). While another thread lists, a stale index is
+        used as it is (events and answers keep it current); one never listed is waited for."""
+        if self._fresh(namespace):
+            return
+        if not self._listing.acquire(blocking=not self._listed(namespace)):
+            return
+        try:
+            if not self._fresh(namespace):  # listed while this thread waited
+                self._relist(batch, namespace)
+        finally:
+            self._listing.release()
+
     def jobs(self, batch: client.BatchV1Api, namespace: str) -> list[TaskJob]:
-        """The namespace's task Jobs (listed first when never listed or too long ago)."""
+        """The namespace's task Jobs as last seen (listed first if never listed; a stale
+        index is listed again by :meth:`refresh` only)."""
+        if not self._listed(namespace):
+            self.refresh(batch, namespace)
+        with self._lock:
+            return list(self._jobs.get(namespace, {}).values())
+
+    def _listed(self, namespace: str) -> bool:
+        with self._lock:
+            return namespace in self._listed_at
+
+    def _fresh(self, namespace: str) -> bool:
         with self._lock:
             listed_at = self._listed_at.get(namespace)
-            if listed_at is not None and self._clock() - listed_at < MAX_AGE_SECONDS:
-                return list(self._jobs.get(namespace, {}).values())
+            return listed_at is not None and self._clock() - listed_at < MAX_AGE_SECONDS
+
+    def _relist(self, batch: client.BatchV1Api, namespace: str) -> None:
         listed, snapshot = _list(batch, namespace)
         with self._lock:
             fresh = {job.name: job for job in listed}
@@ -130,7 +161,6 @@ class TaskJobIndex:
                     fresh[name] = job
             self._jobs[namespace] = fresh
             self._listed_at[namespace] = self._clock()
-            return list(fresh.values())
 
     def known(self, namespace: str, name: str) -> TaskJob | None:
         """The Job as last seen, without listing (``None`` when not seen, or not yet listed)."""

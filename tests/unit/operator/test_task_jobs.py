@@ -4,6 +4,7 @@ arrive out of order (the operator-level behaviour is in tests/k8s/test_operator.
 from __future__ import annotations
 
 import json
+import threading
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -91,7 +92,58 @@ def test_a_relist_drops_deleted_jobs_and_keeps_what_came_after_it() -> None:
     index.observe(NS, job("newer", 21))  # created after the next list was read
 
     clock.now += MAX_AGE_SECONDS
+    index.refresh(batch_of(lister), NS)
     assert suspended(index, lister) == {"kept": False, "newer": False}
+    assert lister.calls == 2
+
+
+def test_a_stale_index_is_listed_again_before_a_decision_never_in_it() -> None:
+    """``jobs`` runs under the admission lock: a list of 10,000 Jobs there held up every
+    decision, another tenant's new Job included (bench/fairness.py)."""
+    lister, clock = Lister(), Clock()
+    lister.items = [job("a", 5, suspend=True)]
+    index = TaskJobIndex(clock)
+    index.refresh(batch_of(lister), NS)
+    lister.items = [job("a", 5, suspend=True), job("b", 6)]  # "b"'s event missed
+
+    clock.now += MAX_AGE_SECONDS
+    assert suspended(index, lister) == {"a": True}
+    assert lister.calls == 1
+    index.refresh(batch_of(lister), NS)
+    assert suspended(index, lister) == {"a": True, "b": False}
+    assert lister.calls == 2
+
+
+class BlockingLister(Lister):
+    def __init__(self) -> None:
+        super().__init__()
+        self.listing, self.release = threading.Event(), threading.Event()
+
+    def list_namespaced_job(self, namespace: str, **options: Any) -> SimpleNamespace:
+        if self.calls:  # every list after the first waits to be released
+            self.listing.set()
+            self.release.wait()
+        return super().list_namespaced_job(namespace, **options)
+
+
+def test_while_one_thread_lists_again_the_others_use_the_index_as_it_is() -> None:
+    lister, clock = BlockingLister(), Clock()
+    lister.items = [job("a", 5, suspend=True)]
+    index = TaskJobIndex(clock)
+    index.refresh(batch_of(lister), NS)
+    clock.now += MAX_AGE_SECONDS
+    relisting = threading.Thread(target=index.refresh, args=(batch_of(lister), NS))
+    relisting.start()
+    lister.listing.wait()
+
+    other = threading.Thread(target=index.refresh, args=(batch_of(lister), NS))
+    other.start()
+    other.join(timeout=30)  # (a guard against hanging: a blocked refresh never returns)
+    returned = not other.is_alive()
+    lister.release.set()
+    assert returned, "refresh waited for the other thread's list"
+    assert suspended(index, lister) == {"a": True}
+    relisting.join()
     assert lister.calls == 2
 
 
