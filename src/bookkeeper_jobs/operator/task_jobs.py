@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, cast
 
 from kubernetes import client
@@ -27,6 +28,7 @@ from kubernetes import client
 from bookkeeper_jobs.kube import kube_errors
 from bookkeeper_jobs.operator.manifests import KUEUE_QUEUE_LABEL, TASK_LABELS
 from bookkeeper_jobs.resource import ANNOTATION_CREATED, LABEL_TENANT, LABEL_TYPE
+from bookkeeper_jobs.start_order import Waiting
 
 SELECTOR = ",".join(f"{key}={value}" for key, value in TASK_LABELS.items())
 MAX_AGE_SECONDS = 60.0
@@ -49,6 +51,12 @@ class TaskJob:
     @property
     def running(self) -> bool:
         return not self.suspended and not self.finished
+
+    @cached_property
+    def waiting(self) -> Waiting[TaskJob]:
+        """This Job as a candidate of the start order (built once: an entry is replaced, never
+        changed, when its Job changes)."""
+        return Waiting(self.tenant, self.job_type, self.created, self.name, self)
 
 
 def is_task_job(body: Mapping[str, Any]) -> bool:
