@@ -17,6 +17,7 @@ not the company's jobs.
 from __future__ import annotations
 
 import bisect
+import gc
 import json
 import logging
 import threading
@@ -288,6 +289,9 @@ class WatchCache:
             if not token:
                 break
         self.replace_all(items, listing["metadata"]["resourceVersion"])
+        if len(items) >= FREEZE_FROM:
+            del items, listing
+            settle()
         self.relists += 1
         self._last_heard = self._clock()
         self._healthy()
@@ -372,6 +376,25 @@ def _events(response: Any) -> Iterator[dict[str, Any]]:
 
 
 LIST_PAGE = 500
+FREEZE_FROM = 10_000
+"""A list of at least this many resources is settled (:func:`settle`) once it has landed."""
+
+
+def settle() -> None:
+    """Keep the process's full garbage collections from walking the cache.
+
+    What the cache holds lives until a newer version replaces it and has no reference cycles
+    (dicts, tuples and strings, freed by reference counting). Left tracked, every full
+    collection walks it all: at 100,000 jobs about 780,000 objects and 0.65 s of CPU, holding
+    the GIL (every request of the replica waits), once every ~20,000 new jobs; with them
+    frozen, a full collection walks what came since (0.05-0.12 s in the same measure). So,
+    after a large list: collect once (the garbage of the list goes now, not into the frozen
+    set), then freeze every object tracked (``gc.freeze``: the permanent generation, which
+    collections skip; its objects are still freed by reference counting when replaced)."""
+    gc.collect()
+    gc.freeze()
+
+
 KEPT_METADATA = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "labels")
 
 
