@@ -24,6 +24,7 @@ replaces any that dies.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import multiprocessing
 import resource
@@ -82,7 +83,12 @@ def supervise(settings: Settings, task_table: TaskTable, worker_id: str) -> None
     load_job_type_modules(settings.job_type_modules)  # a spawned process starts bare
     lifecycle = lifecycle_for(settings)
     for path in task_table.values():
-        resolve_task(path)  # import once here, so each forked attempt starts warm
+        resolve_task(path)  # import once here, so the task process starts warm
+    # The imports are most of the heap and live as long as the process: leave them out of
+    # garbage collection, here and in the task processes forked from here. Full collections
+    # walking them took half a trivial job's CPU in a warm task process and paused it for
+    # ~150 ms now and then (bench/pickup_side_by_side.py); they also dirtied shared pages.
+    gc.freeze()
     failures = 0
     wakeups = WakeListener(settings.jobs_db, worker_id)
     task_process = TaskProcess(settings)
