@@ -82,5 +82,11 @@ class TcpProxy:
             for sock in (source, sink):
                 with self._lock:
                     self._open.discard(sock)
+                # Shut down before closing: the pump of the other direction may be blocked
+                # in recv() on this socket, and a close() from here would neither wake it nor
+                # send a FIN while that call holds the socket (the peer would never learn the
+                # connection is gone); a shutdown() does both.
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
